@@ -1,0 +1,3 @@
+"""Podium: self-hostable live audio rooms."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,97 @@
+"""One typed settings object, read once from ``PODIUM_*`` variables (and an optional TOML file)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _split_list(value: Any) -> Any:
+    # Environment variables carry lists as comma-separated text.
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything Podium reads from its environment.
+
+    ``mode`` is ``development`` unless set: production refuses to start without an explicit
+    ``PODIUM_SECRET_KEY``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+
+    ice_hosts: list[str] = Field(default_factory=list)
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_username: str = ""
+    turn_password: str = ""
+
+    invite_quota: int = 5
+    invite_ttl_days: int = 7
+    session_ttl_days: int = 30
+    empty_room_grace_seconds: float = 60.0
+    resume_window_seconds: float = 30.0
+    heartbeat_seconds: float = 20.0
+    audience_coalesce_seconds: float = 0.5
+    max_rooms_per_user: int = 3
+
+    @field_validator("ice_hosts", "stun_urls", "turn_urls", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'podium.db'}"
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        if not self.secret_key:
+            if self.mode == "production":
+                raise ValueError("PODIUM_SECRET_KEY is required in production mode")
+            self.secret_key = _development_secret(self.data_dir)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _development_secret(data_dir: Path) -> str:
+    """A per-install secret kept in the data directory, so restarts keep sessions valid."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings: TOML file (``PODIUM_CONFIG``) < environment < explicit overrides."""
+    values: dict[str, Any] = {}
+    config_file = os.environ.get("PODIUM_CONFIG")
+    if config_file:
+        with open(config_file, "rb") as fh:
+            values.update(tomllib.load(fh))
+        values = {k: v for k, v in values.items() if f"PODIUM_{k.upper()}" not in os.environ}
+    values.update(overrides)
+    return Settings(**values)

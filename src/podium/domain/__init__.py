@@ -1,0 +1,1 @@
+"""Pure room rules: no I/O, no asyncio, time passed in."""

@@ -1,0 +1,149 @@
+"""Intents sent to a room, and the events and errors that come out of ``apply``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    actor: int
+    username: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    actor: int
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseHand:
+    actor: int
+
+
+@dataclass(frozen=True, slots=True)
+class LowerHand:
+    actor: int
+    target: int | None = None  # a moderator may lower someone else's hand
+
+
+@dataclass(frozen=True, slots=True)
+class InviteToSpeak:
+    actor: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptInvite:
+    actor: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineInvite:
+    actor: int
+
+
+@dataclass(frozen=True, slots=True)
+class MoveToAudience:
+    actor: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class MakeModerator:
+    actor: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class Mute:
+    """A moderator mutes someone on stage; only that person may unmute."""
+
+    actor: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetMuted:
+    """Someone on stage mutes or unmutes themself."""
+
+    actor: int
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StepDown:
+    actor: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllowUser:
+    """A moderator lets someone into a closed room."""
+
+    actor: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndRoom:
+    actor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: ends a room whose stage has been empty past its grace period."""
+
+
+Command = (
+    Join | Leave | RaiseHand | LowerHand | InviteToSpeak | AcceptInvite | DeclineInvite
+    | MoveToAudience | MakeModerator | Mute | SetMuted | StepDown | AllowUser | EndRoom | Tick
+)
+
+
+class EventType(StrEnum):
+    MEMBER_JOINED = "member_joined"
+    MEMBER_LEFT = "member_left"
+    ROLE_CHANGED = "role_changed"
+    MUTE_CHANGED = "mute_changed"
+    HAND_RAISED = "hand_raised"
+    HAND_LOWERED = "hand_lowered"
+    SPEAK_INVITED = "speak_invited"
+    INVITE_DECLINED = "invite_declined"
+    USER_ALLOWED = "user_allowed"
+    ROOM_ENDED = "room_ended"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent:
+    """Something that happened in a room.
+
+    ``private`` events reach only the room's moderators and ``subject``; the rest reach everyone.
+    """
+
+    type: EventType
+    data: Mapping[str, object] = field(default_factory=dict)
+    subject: int | None = None
+    private: bool = False
+
+    @property
+    def is_audience_only(self) -> bool:
+        """An audience member came or went: these are coalesced for large rooms."""
+        return (
+            self.type in (EventType.MEMBER_JOINED, EventType.MEMBER_LEFT)
+            and self.data.get("role") == "listener"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.type.value, **self.data}
+
+
+class RoomError(Exception):
+    """A command that the rules refuse. ``code`` is stable; ``message`` is for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,255 @@
+"""The stage rules: ``apply(state, command, now) -> (state, events)``.
+
+Pure: no I/O and no clock of its own. Every state that ``apply`` returns satisfies the
+invariants checked by ``check_invariants`` (tested with hypothesis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from podium.domain import commands as c
+from podium.domain.commands import EventType, RoomError, RoomEvent
+from podium.domain.roles import Role, RoomKind, RoomStatus, is_moderator, may_act_on, may_join
+from podium.domain.state import Member, RoomState
+
+Result = tuple[RoomState, list[RoomEvent]]
+
+
+def apply(state: RoomState, command: c.Command, now: float) -> Result:
+    """Apply one command. Raises ``RoomError`` when the rules refuse it; state is then unchanged."""
+    if isinstance(command, c.Tick):
+        return _tick(state, now)
+    if not state.live:
+        raise RoomError("room_ended", "This room has ended.")
+    handler = _HANDLERS[type(command)]
+    state, events = handler(state, command, now)
+    return _settle(state, events, now)
+
+
+def _event(kind: EventType, subject: int | None = None, private: bool = False,
+           **data: object) -> RoomEvent:
+    if subject is not None:
+        data.setdefault("user_id", subject)
+    return RoomEvent(kind, data, subject, private)
+
+
+def _put(state: RoomState, member: Member) -> RoomState:
+    return replace(state, members={**state.members, member.user_id: member})
+
+
+def _present(state: RoomState, user_id: int) -> Member:
+    member = state.member(user_id)
+    if member is None:
+        raise RoomError("not_in_room", "That person is not in this room.")
+    return member
+
+
+def _require_moderator(state: RoomState, actor: int) -> Member:
+    member = _present(state, actor)
+    if not is_moderator(member.role):
+        raise RoomError("forbidden", "Only a moderator can do that.")
+    return member
+
+
+def _target(state: RoomState, actor: int, target: int) -> Member:
+    _require_moderator(state, actor)
+    member = _present(state, target)
+    if not may_act_on(actor, target, state.host_id):
+        raise RoomError("forbidden", "Only the host can do that to the host.")
+    return member
+
+
+def _join(state: RoomState, cmd: c.Join, now: float) -> Result:
+    if cmd.actor in state.members:
+        return state, []
+    if not may_join(state.kind, cmd.actor, state.host_id, state.allowed):
+        raise RoomError("not_invited", "This room is closed: a moderator has to let you in.")
+    # The host always comes back as a moderator; everyone else starts in the audience.
+    host = cmd.actor == state.host_id
+    role = Role.MODERATOR if host else Role.LISTENER
+    member = Member(cmd.actor, cmd.username, cmd.display_name, role, now,
+                    stage_since=now if host else None)
+    return _put(state, member), [_event(EventType.MEMBER_JOINED, cmd.actor, **member.public())]
+
+
+def _leave(state: RoomState, cmd: c.Leave, now: float) -> Result:
+    member = _present(state, cmd.actor)
+    members = dict(state.members)
+    del members[cmd.actor]
+    event = _event(EventType.MEMBER_LEFT, cmd.actor, role=member.role.value)
+    return replace(state, members=members), [event]
+
+
+def _raise_hand(state: RoomState, cmd: c.RaiseHand, now: float) -> Result:
+    member = _present(state, cmd.actor)
+    if member.role is not Role.LISTENER:
+        raise RoomError("not_listener", "Only listeners raise a hand.")
+    if member.hand_raised_at is not None:
+        return state, []
+    state = _put(state, replace(member, hand_raised_at=now))
+    return state, [_event(EventType.HAND_RAISED, cmd.actor, True, at=now,
+                          username=member.username, display_name=member.display_name)]
+
+
+def _lower_hand(state: RoomState, cmd: c.LowerHand, now: float) -> Result:
+    target = cmd.target if cmd.target is not None else cmd.actor
+    member = _target(state, cmd.actor, target) if target != cmd.actor else _present(state, target)
+    if member.hand_raised_at is None:
+        return state, []
+    state = _put(state, replace(member, hand_raised_at=None))
+    return state, [_event(EventType.HAND_LOWERED, target, True)]
+
+
+def _invite(state: RoomState, cmd: c.InviteToSpeak, now: float) -> Result:
+    member = _target(state, cmd.actor, cmd.target)
+    if member.role is not Role.LISTENER:
+        raise RoomError("already_on_stage", "That person is already on stage.")
+    state = _put(state, replace(member, invited_at=now))
+    return state, [_event(EventType.SPEAK_INVITED, cmd.target, True, by=cmd.actor)]
+
+
+def _accept(state: RoomState, cmd: c.AcceptInvite, now: float) -> Result:
+    member = _present(state, cmd.actor)
+    if member.invited_at is None:
+        raise RoomError("not_invited", "You have not been invited to speak.")
+    events = [_event(EventType.HAND_LOWERED, cmd.actor, True)] if member.hand_raised_at else []
+    speaker = replace(member, role=Role.SPEAKER, stage_since=now, invited_at=None,
+                      hand_raised_at=None, muted=False)
+    events.append(_event(EventType.ROLE_CHANGED, cmd.actor, **speaker.public()))
+    return _put(state, speaker), events
+
+
+def _decline(state: RoomState, cmd: c.DeclineInvite, now: float) -> Result:
+    member = _present(state, cmd.actor)
+    if member.invited_at is None:
+        raise RoomError("not_invited", "You have not been invited to speak.")
+    state = _put(state, replace(member, invited_at=None))
+    return state, [_event(EventType.INVITE_DECLINED, cmd.actor, True)]
+
+
+def _to_audience(state: RoomState, member: Member) -> Result:
+    listener = replace(member, role=Role.LISTENER, stage_since=None, muted=False)
+    return _put(state, listener), [_event(EventType.ROLE_CHANGED, member.user_id,
+                                          **listener.public())]
+
+
+def _move_to_audience(state: RoomState, cmd: c.MoveToAudience, now: float) -> Result:
+    member = _target(state, cmd.actor, cmd.target)
+    if not member.role.on_stage:
+        raise RoomError("not_on_stage", "That person is not on stage.")
+    return _to_audience(state, member)
+
+
+def _step_down(state: RoomState, cmd: c.StepDown, now: float) -> Result:
+    member = _present(state, cmd.actor)
+    if not member.role.on_stage:
+        raise RoomError("not_on_stage", "You are not on stage.")
+    return _to_audience(state, member)
+
+
+def _make_moderator(state: RoomState, cmd: c.MakeModerator, now: float) -> Result:
+    member = _target(state, cmd.actor, cmd.target)
+    if member.role is not Role.SPEAKER:
+        raise RoomError("not_speaker", "Only a speaker can be made a moderator.")
+    moderator = replace(member, role=Role.MODERATOR)
+    return _put(state, moderator), [_event(EventType.ROLE_CHANGED, cmd.target,
+                                           **moderator.public())]
+
+
+def _set_mute(state: RoomState, member: Member, muted: bool, by: int) -> Result:
+    if not member.role.on_stage:
+        raise RoomError("not_on_stage", "Only people on stage can be muted.")
+    if member.muted == muted:
+        return state, []
+    state = _put(state, replace(member, muted=muted))
+    return state, [_event(EventType.MUTE_CHANGED, member.user_id, muted=muted, by=by)]
+
+
+def _mute(state: RoomState, cmd: c.Mute, now: float) -> Result:
+    return _set_mute(state, _target(state, cmd.actor, cmd.target), True, cmd.actor)
+
+
+def _self_mute(state: RoomState, cmd: c.SetMuted, now: float) -> Result:
+    return _set_mute(state, _present(state, cmd.actor), cmd.muted, cmd.actor)
+
+
+def _allow(state: RoomState, cmd: c.AllowUser, now: float) -> Result:
+    _require_moderator(state, cmd.actor)
+    if cmd.target in state.allowed:
+        return state, []
+    state = replace(state, allowed=state.allowed | {cmd.target})
+    return state, [_event(EventType.USER_ALLOWED, cmd.target, True, by=cmd.actor)]
+
+
+def _end(state: RoomState, cmd: c.EndRoom, now: float) -> Result:
+    if cmd.actor != state.host_id:
+        raise RoomError("forbidden", "Only the host can end the room.")
+    return _ended(state, now, "ended_by_host")
+
+
+def _ended(state: RoomState, now: float, reason: str) -> Result:
+    state = replace(state, status=RoomStatus.ENDED, members={}, ended_at=now,
+                    empty_stage_since=None)
+    return state, [_event(EventType.ROOM_ENDED, reason=reason)]
+
+
+def _tick(state: RoomState, now: float) -> Result:
+    since = state.empty_stage_since
+    if state.live and since is not None and now - since >= state.grace_seconds:
+        return _ended(state, now, "stage_empty")
+    return state, []
+
+
+def _settle(state: RoomState, events: list[RoomEvent], now: float) -> Result:
+    """Restore the invariants that a command may have disturbed."""
+    stage = state.stage
+    if stage and not any(m.role is Role.MODERATOR for m in stage):
+        # Moderation passes to whoever has been on stage longest.
+        heir = min(stage, key=lambda m: (m.stage_since or 0.0, m.user_id))
+        moderator = replace(heir, role=Role.MODERATOR)
+        state = _put(state, moderator)
+        events = [*events, _event(EventType.ROLE_CHANGED, heir.user_id, **moderator.public())]
+    if stage and state.empty_stage_since is not None:
+        state = replace(state, empty_stage_since=None)
+    elif not stage and state.empty_stage_since is None:
+        state = replace(state, empty_stage_since=now)
+    return state, events
+
+
+_HANDLERS = {
+    c.Join: _join,
+    c.Leave: _leave,
+    c.RaiseHand: _raise_hand,
+    c.LowerHand: _lower_hand,
+    c.InviteToSpeak: _invite,
+    c.AcceptInvite: _accept,
+    c.DeclineInvite: _decline,
+    c.MoveToAudience: _move_to_audience,
+    c.MakeModerator: _make_moderator,
+    c.Mute: _mute,
+    c.SetMuted: _self_mute,
+    c.StepDown: _step_down,
+    c.AllowUser: _allow,
+    c.EndRoom: _end,
+}  # type: ignore[var-annotated]
+
+
+def new_room(room_id: str, host_id: int, kind: RoomKind, now: float,
+             grace_seconds: float) -> RoomState:
+    """A live room with nobody in it yet; its stage counts as empty from ``now``."""
+    return RoomState(room_id, host_id, kind, now, grace_seconds, empty_stage_since=now)
+
+
+def check_invariants(state: RoomState) -> None:
+    """Raise AssertionError if the state breaks a rule that must always hold."""
+    stage = state.stage
+    assert not stage or any(m.role is Role.MODERATOR for m in stage), "stage without moderator"
+    for m in state.members.values():
+        assert m.hand_raised_at is None or m.role is Role.LISTENER, "hand raised on stage"
+        assert m.invited_at is None or m.role is Role.LISTENER, "invitation on stage"
+        assert (m.stage_since is not None) == m.role.on_stage, "stage_since mismatch"
+        assert not m.muted or m.role.on_stage, "muted listener"
+    assert state.heard == {m.user_id for m in stage if not m.muted}
+    assert (state.empty_stage_since is None) == bool(stage) or not state.live
+    assert state.live or not state.members, "ended room with members"

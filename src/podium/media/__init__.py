@@ -1,0 +1,1 @@
+"""The media plane. The only package that imports aiortc."""

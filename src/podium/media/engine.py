@@ -1,0 +1,61 @@
+"""The seam between the control plane and whatever moves audio.
+
+The control plane (``podium.services``) owns who may be heard; an engine only carries out
+what it is told. Engines: ``EmbeddedEngine`` (aiortc, in process) now; a Janus engine later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+LevelsCallback = Callable[[str, dict[int, float]], Awaitable[None] | None]
+"""Called with (room_id, {user_id: level 0..1}) a few times a second for users who are heard."""
+
+PeerGoneCallback = Callable[[str, int], Awaitable[None] | None]
+"""Called with (room_id, user_id) when a participant's peer connection fails or closes."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDescription:
+    sdp: str
+    type: str  # "offer" or "answer"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    rooms: int
+    peers: int
+    tasks: int
+
+
+class MediaEngineError(Exception):
+    """Bad SDP, or a peer that could not be set up. Carries a message safe to show a client."""
+
+
+class MediaEngine(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None:
+        """Close every peer and room; after this the engine holds no tasks or sockets."""
+
+    async def connect(self, room_id: str, user_id: int, offer: SessionDescription) -> SessionDescription:
+        """Open (or replace) the user's one peer connection in the room and return the answer.
+
+        The peer always receives the room's audio (the mix, or mix-minus while heard) and may
+        send audio, which is dropped unless the user is in the room's heard set.
+        """
+
+    async def disconnect(self, room_id: str, user_id: int) -> None:
+        """Close the user's peer connection, if any."""
+
+    async def set_heard(self, room_id: str, user_ids: frozenset[int]) -> None:
+        """Exactly these users' audio is mixed from now on; everyone else's is dropped."""
+
+    async def close_room(self, room_id: str) -> None:
+        """Close every peer in the room and free its mixer."""
+
+    def set_callbacks(self, on_levels: LevelsCallback, on_peer_gone: PeerGoneCallback) -> None: ...
+
+    def stats(self) -> EngineStats: ...
