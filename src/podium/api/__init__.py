@@ -1,0 +1,1 @@
+"""HTTP and WebSocket handlers: parse, authenticate, call a service, serialise."""

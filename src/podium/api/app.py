@@ -1,0 +1,161 @@
+"""The ASGI application: wires settings, database, bus, media engine and services together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Query, WebSocket
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from podium import __version__
+from podium.api.deps import authenticate
+from podium.api.errors import install_error_handlers
+from podium.api.routes import auth, members, rooms
+from podium.clock import Clock, SystemClock
+from podium.config import Settings
+from podium.media.engine import MediaEngine
+from podium.realtime.bus import EventBus, InProcessBus
+from podium.realtime.gateway import Gateway
+from podium.services.accounts import AccountService
+from podium.services.rooms import RoomService
+from podium.storage.db import Database
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).resolve().parent.parent / "web" / "static"
+MAX_BODY = 256 * 1024
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    bus: EventBus
+    media: MediaEngine
+    accounts: AccountService
+    rooms: RoomService
+    gateway: Gateway
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def build_services(settings: Settings, clock: Clock, media: MediaEngine | None = None,
+                   bus: EventBus | None = None) -> Services:
+    db = Database(settings.database_url)
+    bus = bus or InProcessBus()
+    if media is None:
+        from podium.media.embedded import EmbeddedEngine
+
+        media = EmbeddedEngine(settings)
+    rooms_service = RoomService(db, bus, media, clock, settings)
+    gateway = Gateway(bus, rooms_service, settings.heartbeat_seconds,
+                      settings.resume_window_seconds)
+    return Services(settings, db, bus, media, AccountService(db, clock, settings), rooms_service,
+                    gateway)
+
+
+class BodyLimit:
+    """Refuse request bodies over MAX_BODY before they are read into memory."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope.get("headers", [])).get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+                response = JSONResponse({"error": "too_large",
+                                         "message": "Request bodies are at most 256 KiB."}, 413)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngine | None = None,
+               run_ticker: bool = True) -> FastAPI:
+    services = build_services(settings, clock or SystemClock(), media)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await services.db.migrate()
+        await services.media.start()
+        await services.rooms.start()
+        if run_ticker:
+            services.tasks.append(asyncio.create_task(services.rooms.run_ticker()))
+        services.tasks.append(asyncio.create_task(_collect_sessions(services)))
+        try:
+            yield
+        finally:
+            for task in services.tasks:
+                task.cancel()
+            await asyncio.gather(*services.tasks, return_exceptions=True)
+            await services.gateway.close()
+            await services.rooms.close()
+            await services.media.close()
+            await services.db.close()
+
+    app = FastAPI(title="Podium", version=__version__, lifespan=lifespan,
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    app.state.podium = services
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api/v1")
+    for module in (auth, members, rooms):
+        api.include_router(module.router)
+
+    @api.get("/health", tags=["meta"])
+    async def health() -> dict[str, object]:
+        return {"ok": True, "version": __version__}
+
+    app.include_router(api)
+    _mount_websocket(app, services)
+    _mount_web(app)
+    app.add_middleware(BodyLimit)
+    return app
+
+
+async def _collect_sessions(services: Services) -> None:
+    while True:
+        await asyncio.sleep(5)
+        services.gateway.collect_garbage()
+
+
+def _origin_ok(ws: WebSocket, settings: Settings) -> bool:
+    """Browsers send Origin: a cookie-authenticated socket must come from our own pages."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    host = ws.headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}", settings.public_url.rstrip("/"))
+
+
+def _mount_websocket(app: FastAPI, services: Services) -> None:
+    @app.websocket("/api/v1/ws")
+    async def websocket(ws: WebSocket, token: str | None = Query(None, max_length=100),
+                        resume: str | None = Query(None, max_length=64),
+                        last_seq: int | None = Query(None, ge=0)) -> None:
+        account = await authenticate(ws, token)
+        if account is None or (token is None and not _origin_ok(ws, services.settings)):
+            await ws.close(4001, "sign in first")
+            return
+        await services.gateway.serve(ws, account, resume, last_seq)
+
+
+def _mount_web(app: FastAPI) -> None:
+    if not (WEB / "index.html").exists():
+        return
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    index = WEB / "index.html"
+
+    # The browser app routes on the client: every page path serves the same document.
+    @app.get("/", include_in_schema=False)
+    @app.get("/invite/{code}", include_in_schema=False)
+    @app.get("/room/{room_id}", include_in_schema=False)
+    @app.get("/invites", include_in_schema=False)
+    @app.get("/signin", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,52 @@
+"""Who is asking: a session cookie (browsers) or ``Authorization: Bearer`` (bots, scripts)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
+
+from podium.services.accounts import Account
+from podium.services.errors import Forbidden, Unauthorized
+
+SESSION_COOKIE = "podium_session"
+
+
+def podium(conn: HTTPConnection):  # type: ignore[no-untyped-def]
+    return conn.app.state.podium
+
+
+def bearer(conn: HTTPConnection) -> str | None:
+    header = conn.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+async def authenticate(conn: HTTPConnection, token: str | None = None) -> Account | None:
+    services = podium(conn)
+    token = token or bearer(conn)
+    if token:
+        return await services.accounts.by_token(token)  # type: ignore[no-any-return]
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return await services.accounts.by_session(cookie)  # type: ignore[no-any-return]
+    return None
+
+
+async def current_account(request: Request) -> Account:
+    account = await authenticate(request)
+    if account is None:
+        raise Unauthorized("unauthorized", "Sign in first.")
+    return account
+
+
+async def current_admin(account: Annotated[Account, Depends(current_account)]) -> Account:
+    if not account.is_admin:
+        raise Forbidden("forbidden", "Only an admin can do that.")
+    return account
+
+
+CurrentAccount = Annotated[Account, Depends(current_account)]
+CurrentAdmin = Annotated[Account, Depends(current_admin)]

@@ -1,0 +1,1 @@
+"""Command line: ``podium serve | migrate | invite | admin | bot``."""

@@ -1,0 +1,141 @@
+"""``podium bot speak`` and ``podium bot listen``: a speaker and a listener for scripts and tests."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Any
+
+from podium.client import PodiumClient, PodiumError, Realtime
+
+
+def _ice_hosts() -> list[str] | None:
+    # The bot honours PODIUM_ICE_HOSTS as the server does (tests set 127.0.0.1).
+    value = os.environ.get("PODIUM_ICE_HOSTS", "")
+    return [h.strip() for h in value.split(",") if h.strip()] or None
+
+
+def _stun_urls() -> list[str]:
+    value = os.environ.get("PODIUM_STUN_URLS", "")
+    return [u.strip() for u in value.split(",") if u.strip()]
+
+
+async def connect_audio(rt: Realtime) -> Any:
+    """Open this client's one peer connection to the room's audio."""
+    from podium.media.engine import SessionDescription
+    from podium.media.peer import ClientPeer
+
+    peer = ClientPeer(ice_hosts=_ice_hosts(), stun_urls=_stun_urls())
+    offer = await peer.create_offer()
+    answer = await rt.send("rtc_offer", sdp=offer.sdp)
+    await peer.accept_answer(SessionDescription(answer["sdp"], answer["type"]))
+    await peer.wait_connected(timeout=20)
+    return peer
+
+
+async def take_stage(rt: Realtime) -> None:
+    """Moderators are on stage already; anyone else raises a hand and waits for an invitation."""
+    role = rt.my_role()
+    if role in ("moderator", "speaker"):
+        return
+    await rt.send("raise_hand")
+    print("hand raised; waiting to be invited to speak", flush=True)
+    await rt.wait_for(lambda: bool((rt.room or {}).get("me", {}).get("invited")), timeout=86400)
+    await rt.send("accept_invite")
+    await rt.wait_for(lambda: rt.my_role() in ("moderator", "speaker"))
+
+
+async def _run_for(seconds: float | None, stop: asyncio.Event, rt: Realtime) -> None:
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(rt.closed.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def speak(args: argparse.Namespace) -> None:
+    stop = _stop_event()
+    async with PodiumClient(args.server, args.token) as client:
+        room_id = args.room or (await client.create_room(args.create))["id"]
+        print(room_id, flush=True)
+        rt = await client.connect()
+        peer = None
+        try:
+            await rt.join(room_id)
+            peer = await connect_audio(rt)
+            await take_stage(rt)
+            peer.play_file(args.file, loop=True)
+            print(f"speaking in room {room_id}", flush=True)
+            await _run_for(args.seconds, stop, rt)
+        finally:
+            await _leave(rt, peer)
+
+
+async def listen(args: argparse.Namespace) -> None:
+    stop = _stop_event()
+    async with PodiumClient(args.server, args.token) as client:
+        rt = await client.connect()
+        peer = None
+        try:
+            await rt.join(args.room)
+            print(args.room, flush=True)
+            peer = await connect_audio(rt)
+            print(f"listening in room {args.room}", flush=True)
+            await _run_for(args.seconds, stop, rt)
+            peer.save_recording(args.out)
+            print(f"saved {args.out}", flush=True)
+        finally:
+            await _leave(rt, peer)
+
+
+async def _leave(rt: Realtime, peer: Any) -> None:
+    with contextlib.suppress(PodiumError, TimeoutError, OSError):
+        if rt.room and rt.room.get("status") == "live" and not rt.closed.is_set():
+            await rt.send("leave", timeout=5)
+    if peer is not None:
+        await peer.close()
+    await rt.close()
+
+
+def _main(coro: Any) -> None:
+    try:
+        asyncio.run(coro)
+    except PodiumError as exc:
+        print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
+        sys.exit(2)
+
+
+def add_bot_commands(sub: Any) -> None:
+    bot = sub.add_parser("bot", help="speaker and listener bots").add_subparsers(
+        dest="bot", required=True)
+    s = bot.add_parser("speak", help="join or create a room and stream a WAV file on stage")
+    s.add_argument("--server", required=True)
+    s.add_argument("--token", required=True)
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--room")
+    where.add_argument("--create", metavar="TITLE")
+    s.add_argument("--file", required=True)
+    s.add_argument("--seconds", type=float)
+    s.set_defaults(func=lambda a: _main(speak(a)))
+
+    listen_cmd = bot.add_parser("listen", help="join a room as a listener and record it")
+    listen_cmd.add_argument("--server", required=True)
+    listen_cmd.add_argument("--token", required=True)
+    listen_cmd.add_argument("--room", required=True)
+    listen_cmd.add_argument("--seconds", type=float, required=True)
+    listen_cmd.add_argument("--out", required=True)
+    listen_cmd.set_defaults(func=lambda a: _main(listen(a)))

@@ -1,0 +1,142 @@
+"""WebSocket commands: parse a frame, check it, call a service. The catalogue is in docs/realtime.md."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from podium.domain import commands as c
+from podium.services.accounts import Account
+
+if TYPE_CHECKING:
+    from podium.realtime.gateway import Gateway
+    from podium.realtime.session import ClientSession
+
+Handler = Callable[["Gateway", "ClientSession", Account, dict[str, Any]], Awaitable[Any]]
+
+
+class CommandError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _int(frame: dict[str, Any], key: str) -> int:
+    value = frame.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**53:
+        raise CommandError("invalid_request", f"'{key}' must be a positive integer.")
+    return value
+
+
+def _str(frame: dict[str, Any], key: str, limit: int) -> str:
+    value = frame.get(key)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise CommandError("invalid_request", f"'{key}' must be a string of 1 to {limit} characters.")
+    return value
+
+
+def _room(session: ClientSession) -> str:
+    if session.room_id is None:
+        raise CommandError("not_in_room", "Join a room first.")
+    return session.room_id
+
+
+async def _join(gw: Gateway, session: ClientSession, account: Account,
+                frame: dict[str, Any]) -> Any:
+    room_id = _str(frame, "room_id", 32)
+    if session.room_id and session.room_id != room_id:
+        await _leave(gw, session, account, frame)
+    live = await gw.rooms.join(room_id, account, session.id)
+    # No await between the join above and these lines: the snapshot and the subscription
+    # see the same revision, so the client misses and repeats nothing.
+    gw.subscribe_room(session, room_id)
+    session.push({"type": "snapshot", "room": gw.rooms.snapshot(live, account.id)})
+    return {"room_id": room_id}
+
+
+async def _leave(gw: Gateway, session: ClientSession, account: Account,
+                 frame: dict[str, Any]) -> Any:
+    room_id = _room(session)
+    session.unsubscribe("room")
+    session.room_id = None
+    await gw.rooms.leave(room_id, account.id)
+    return {}
+
+
+async def _rtc_offer(gw: Gateway, session: ClientSession, account: Account,
+                     frame: dict[str, Any]) -> Any:
+    answer = await gw.rooms.connect_media(_room(session), account.id,
+                                          _str(frame, "sdp", 20_000), "offer")
+    return {"sdp": answer.sdp, "type": answer.type}
+
+
+async def _hallway(gw: Gateway, session: ClientSession, account: Account,
+                   frame: dict[str, Any]) -> Any:
+    gw.subscribe_hallway(session, account)
+    return {"rooms": gw.rooms.hallway(account)}
+
+
+async def _unhallway(gw: Gateway, session: ClientSession, account: Account,
+                     frame: dict[str, Any]) -> Any:
+    session.unsubscribe("hallway")
+    return {}
+
+
+async def _ping(gw: Gateway, session: ClientSession, account: Account,
+                frame: dict[str, Any]) -> Any:
+    session.send_unsequenced({"type": "pong"})
+    return None
+
+
+def _room_command(build: Callable[[int, dict[str, Any]], c.Command]) -> Handler:
+    async def handler(gw: Gateway, session: ClientSession, account: Account,
+                      frame: dict[str, Any]) -> Any:
+        await gw.rooms.execute(_room(session), build(account.id, frame))
+        return {}
+
+    return handler
+
+
+def _muted(frame: dict[str, Any]) -> bool:
+    value = frame.get("muted")
+    if not isinstance(value, bool):
+        raise CommandError("invalid_request", "'muted' must be true or false.")
+    return value
+
+
+def _optional_target(frame: dict[str, Any]) -> int | None:
+    return _int(frame, "user_id") if "user_id" in frame else None
+
+
+COMMANDS: dict[str, Handler] = {
+    "join": _join,
+    "leave": _leave,
+    "rtc_offer": _rtc_offer,
+    "subscribe_hallway": _hallway,
+    "unsubscribe_hallway": _unhallway,
+    "ping": _ping,
+    "raise_hand": _room_command(lambda a, f: c.RaiseHand(a)),
+    "lower_hand": _room_command(lambda a, f: c.LowerHand(a, _optional_target(f))),
+    "invite_to_speak": _room_command(lambda a, f: c.InviteToSpeak(a, _int(f, "user_id"))),
+    "accept_invite": _room_command(lambda a, f: c.AcceptInvite(a)),
+    "decline_invite": _room_command(lambda a, f: c.DeclineInvite(a)),
+    "move_to_audience": _room_command(lambda a, f: c.MoveToAudience(a, _int(f, "user_id"))),
+    "make_moderator": _room_command(lambda a, f: c.MakeModerator(a, _int(f, "user_id"))),
+    "mute": _room_command(lambda a, f: c.Mute(a, _int(f, "user_id"))),
+    "set_muted": _room_command(lambda a, f: c.SetMuted(a, _muted(f))),
+    "step_down": _room_command(lambda a, f: c.StepDown(a)),
+    "allow_user": _room_command(lambda a, f: c.AllowUser(a, _int(f, "user_id"))),
+    "end_room": _room_command(lambda a, f: c.EndRoom(a)),
+}
+
+
+async def dispatch(gw: Gateway, session: ClientSession, account: Account,
+                   frame: dict[str, Any]) -> Any:
+    kind = frame.get("type")
+    if kind == "pong":
+        return None
+    handler = COMMANDS.get(kind) if isinstance(kind, str) else None
+    if handler is None:
+        raise CommandError("unknown_command", f"Unknown command {str(kind)[:40]!r}.")
+    return await handler(gw, session, account, frame)

@@ -1,0 +1,209 @@
+"""The WebSocket gateway: one authenticated socket per client, numbered events, resume.
+
+Close codes: 4000 heartbeat timeout, 4001 not signed in, 4008 flooding, 4009 too slow to
+keep up (resume to catch up), 1009 frame too large. See docs/realtime.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from podium.realtime.bus import EventBus, Message
+from podium.realtime.commands import CommandError, dispatch
+from podium.realtime.session import ClientSession, TokenBucket
+from podium.services.accounts import Account
+from podium.services.errors import ServiceError
+from podium.services.rooms import RoomService
+
+log = logging.getLogger(__name__)
+MAX_FRAME = 64 * 1024
+RATE, BURST, FLOOD_LIMIT = 20.0, 60.0, 100
+
+
+class Gateway:
+    def __init__(self, bus: EventBus, rooms: RoomService, heartbeat: float,
+                 resume_window: float) -> None:
+        self.bus = bus
+        self.rooms = rooms
+        self.heartbeat = heartbeat
+        self.resume_window = resume_window
+        self.sessions: dict[str, ClientSession] = {}
+
+    # Subscriptions ------------------------------------------------------------
+
+    def subscribe_room(self, session: ClientSession, room_id: str) -> None:
+        session.unsubscribe("room")
+        session.room_id = room_id
+
+        def deliver(message: Message) -> None:
+            to = message.get("to")
+            if to is not None and session.user_id not in to:
+                return
+            session.push_message(message)
+            self._after_event(session, message["event"])
+
+        session.unsubscribers["room"] = self.bus.subscribe(f"room:{room_id}", deliver)
+
+    def _after_event(self, session: ClientSession, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "room_ended":
+            session.unsubscribe("room")
+            session.room_id = None
+        elif (kind == "role_changed" and event.get("user_id") == session.user_id
+              and event.get("role") == "moderator" and session.room_id):
+            # A new moderator needs the hand queue it could not see before.
+            live = self.rooms.rooms.get(session.room_id)
+            if live is not None:
+                session.push({"type": "snapshot", "room": self.rooms.snapshot(live, session.user_id)})
+
+    def subscribe_hallway(self, session: ClientSession, account: Account) -> None:
+        def deliver(message: Message) -> None:
+            if message["type"] == "room_updated":
+                live = self.rooms.rooms.get(message["room"]["id"])
+                if live is None or not self.rooms.may_see(live, account.id):
+                    return
+            session.push({"type": "hallway", **message})
+
+        session.unsubscribe("hallway")
+        session.unsubscribers["hallway"] = self.bus.subscribe("hallway", deliver)
+
+    def send_snapshot(self, session: ClientSession) -> None:
+        live = self.rooms.rooms.get(session.room_id or "")
+        if live is not None:
+            session.push({"type": "snapshot", "room": self.rooms.snapshot(live, session.user_id)})
+
+    # Connections --------------------------------------------------------------
+
+    def _open_session(self, account: Account, resume: str | None,
+                      last_seq: int | None) -> tuple[ClientSession, bool]:
+        old = self.sessions.get(resume or "")
+        if old is not None and old.user_id == account.id:
+            if old.queue is not None:
+                old.queue.put_nowait("")  # a newer socket takes this session over
+            if last_seq is not None and old.can_resume_from(last_seq):
+                return old, True
+            return old, False
+        session = ClientSession(account.id)
+        self.sessions[session.id] = session
+        return session, False
+
+    async def serve(self, ws: WebSocket, account: Account, resume: str | None,
+                    last_seq: int | None) -> None:
+        await ws.accept()
+        session, resumed = self._open_session(account, resume, last_seq)
+        queue = session.attach()
+        hello = {"type": "hello", "session": session.id, "resumed": resumed, "seq": session.seq,
+                 "user": account.public(), "heartbeat": self.heartbeat}
+        await ws.send_text(json.dumps(hello))
+        if resumed:
+            for text in session.frames_after(last_seq or 0):
+                queue.put_nowait(text)
+        elif session.room_id:
+            self.send_snapshot(session)  # too far behind to replay: start again from a snapshot
+        if session.room_id:
+            self._reattach_presence(session)
+        sender = asyncio.create_task(self._send_loop(ws, queue))
+        try:
+            await self._receive_loop(ws, session, account)
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            if session.queue is queue:
+                session.detach()
+                if session.room_id:
+                    self.rooms.detach(session.room_id, account.id, session.id)
+
+    def _reattach_presence(self, session: ClientSession) -> None:
+        live = self.rooms.rooms.get(session.room_id or "")
+        if live is not None and session.user_id in live.state.members:
+            self.rooms.attach(live, session.user_id, session.id)
+
+    async def _send_loop(self, ws: WebSocket, queue: asyncio.Queue[str]) -> None:
+        try:
+            while True:
+                try:
+                    text = await asyncio.wait_for(queue.get(), self.heartbeat)
+                except TimeoutError:
+                    text = '{"type":"ping"}'
+                if text == "":
+                    await ws.close(4009, "replaced or too slow; resume")
+                    return
+                await ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return
+
+    async def _receive_loop(self, ws: WebSocket, session: ClientSession, account: Account) -> None:
+        bucket = TokenBucket(RATE, BURST)
+        refused = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(ws.receive(), self.heartbeat * 2.5)
+            except TimeoutError:
+                await ws.close(4000, "heartbeat timeout")
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                text = (message.get("bytes") or b"").decode("utf-8", "replace")
+            if len(text) > MAX_FRAME:
+                session.send_unsequenced(_error(None, "frame_too_large", "Frames are at most 64 KiB."))
+                await ws.close(1009, "frame too large")
+                return
+            if not bucket.take():
+                refused += 1
+                session.send_unsequenced(_error(None, "rate_limited", "Slow down."))
+                if refused >= FLOOD_LIMIT:
+                    await ws.close(4008, "flooding")
+                    return
+                continue
+            await self._handle(session, account, text)
+
+    async def _handle(self, session: ClientSession, account: Account, text: str) -> None:
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            session.send_unsequenced(_error(None, "bad_json", "Frames are JSON objects."))
+            return
+        if not isinstance(frame, dict):
+            session.send_unsequenced(_error(None, "bad_json", "Frames are JSON objects."))
+            return
+        request_id = frame.get("id")
+        if not isinstance(request_id, (str, int, type(None))):
+            request_id = None
+        try:
+            data = await dispatch(self, session, account, frame)
+        except (CommandError, ServiceError) as exc:
+            session.send_unsequenced(_error(request_id, exc.code, exc.message))
+            return
+        except Exception:  # noqa: BLE001 - one bad command must not take the socket down
+            log.exception("command failed: %s", frame.get("type"))
+            session.send_unsequenced(_error(request_id, "internal", "Something went wrong."))
+            return
+        if request_id is not None:
+            session.send_unsequenced({"type": "reply", "id": request_id, "ok": True, "data": data})
+
+    def collect_garbage(self) -> None:
+        """Forget sessions whose socket has been gone past the resume window."""
+        cutoff = time.monotonic() - self.resume_window
+        for sid, session in list(self.sessions.items()):
+            if session.detached_at is not None and session.detached_at < cutoff:
+                session.unsubscribe_all()
+                del self.sessions[sid]
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            session.unsubscribe_all()
+        self.sessions.clear()
+
+
+def _error(request_id: object, code: str, message: str) -> dict[str, object]:
+    return {"type": "error", "id": request_id, "error": code, "message": message}

@@ -1,0 +1,312 @@
+"""Room actions: every change to a room goes through ``RoomService.execute``.
+
+Live room state is held in memory on this node (one writer per room, under its lock); the
+database keeps the durable facts (the room, its end, who was let into a closed room). Events
+are published only after the database commit, each with the room's next revision number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from podium.clock import Clock
+from podium.config import Settings
+from podium.domain import commands as c
+from podium.domain.commands import EventType, RoomError, RoomEvent
+from podium.domain.roles import RoomKind, RoomStatus, may_join
+from podium.domain.room import apply, new_room
+from podium.domain.views import audience, snapshot
+from podium.media.engine import MediaEngine, MediaEngineError, SessionDescription
+from podium.realtime.bus import EventBus
+from podium.services.accounts import Account
+from podium.services.errors import Forbidden, Invalid, NotFound, TooMany, from_room_error
+from podium.services.live import LiveRoom, RoomInfo
+from podium.storage.db import Database
+from podium.storage.tables import Room, RoomAccess
+
+log = logging.getLogger(__name__)
+SPEAKING_LEVEL = 0.08  # audio level above which someone counts as speaking
+SPEAKING_INTERVAL = 0.2  # at most five "speaking" events a second per room
+HALLWAY_INTERVAL = 1.0
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class RoomService:
+    def __init__(self, db: Database, bus: EventBus, media: MediaEngine, clock: Clock,
+                 settings: Settings) -> None:
+        self.db = db
+        self.bus = bus
+        self.media = media
+        self.clock = clock
+        self.settings = settings
+        self.rooms: dict[str, LiveRoom] = {}
+        media.set_callbacks(self._on_levels, self._on_peer_gone)
+
+    async def start(self) -> None:
+        # Live state does not survive a restart, so rooms left live by a previous run are over.
+        async with self.db.transaction() as s:
+            await s.execute(update(Room).where(Room.status == RoomStatus.LIVE.value)
+                            .values(status=RoomStatus.ENDED.value, ended_at=_dt(self.clock.now()),
+                                    end_reason="server_restart"))
+
+    async def close(self) -> None:
+        for live in list(self.rooms.values()):
+            if live.flush_handle:
+                live.flush_handle.cancel()
+            await self.media.close_room(live.room_id)
+        self.rooms.clear()
+
+    # Creating and finding rooms ------------------------------------------------
+
+    async def create(self, host: Account, title: str, description: str, kind: str) -> LiveRoom:
+        title = " ".join(title.split())
+        if not 1 <= len(title) <= 100:
+            raise Invalid("invalid_title", "Titles are 1 to 100 characters.")
+        if len(description) > 500:
+            raise Invalid("invalid_description", "Descriptions are at most 500 characters.")
+        try:
+            room_kind = RoomKind(kind)
+        except ValueError:
+            raise Invalid("invalid_kind", "Room type is 'open' or 'closed'.") from None
+        hosted = sum(1 for r in self.rooms.values() if r.info.host_id == host.id)
+        if hosted >= self.settings.max_rooms_per_user:
+            raise TooMany("too_many_rooms", "End one of your live rooms before starting another.")
+        now = self.clock.now()
+        room_id = secrets.token_hex(6)
+        async with self.db.transaction() as s:
+            s.add(Room(id=room_id, title=title, description=description, kind=room_kind.value,
+                       status=RoomStatus.LIVE.value, host_id=host.id, created_at=_dt(now)))
+        info = RoomInfo(room_id, title, description, room_kind.value, host.id, now)
+        live = LiveRoom(info, new_room(room_id, host.id, room_kind, now,
+                                       self.settings.empty_room_grace_seconds))
+        self.rooms[room_id] = live
+        await self._hallway(live, force=True)
+        return live
+
+    def get(self, room_id: str) -> LiveRoom:
+        live = self.rooms.get(room_id)
+        if live is None:
+            raise NotFound("room_not_found", "This room does not exist or has ended.")
+        return live
+
+    def may_see(self, live: LiveRoom, user_id: int) -> bool:
+        state = live.state
+        return may_join(state.kind, user_id, state.host_id, state.allowed) or (
+            user_id in state.members)
+
+    def hallway(self, account: Account) -> list[dict[str, object]]:
+        """Live rooms this member may join: biggest first, then newest."""
+        rooms = [r for r in self.rooms.values() if r.state.live and self.may_see(r, account.id)]
+        rooms.sort(key=lambda r: (-len(r.state.members), -r.info.created_at))
+        return [r.summary() for r in rooms]
+
+    def view(self, room_id: str, viewer: Account) -> dict[str, object]:
+        live = self.get(room_id)
+        if not self.may_see(live, viewer.id):
+            raise Forbidden("not_invited", "This room is closed: a moderator has to let you in.")
+        return self.snapshot(live, viewer.id)
+
+    def snapshot(self, live: LiveRoom, viewer_id: int) -> dict[str, object]:
+        return {**live.summary(), **snapshot(live.state, viewer_id), "rev": live.rev,
+                "speaking": sorted(live.speaking)}
+
+    def audience_page(self, room_id: str, viewer: Account, offset: int,
+                      limit: int) -> dict[str, object]:
+        live = self.get(room_id)
+        if not self.may_see(live, viewer.id):
+            raise Forbidden("not_invited", "This room is closed: a moderator has to let you in.")
+        page = audience(live.state, offset, limit)
+        return {"count": live.state.audience_count, "offset": offset,
+                "members": [m.public() for m in page]}
+
+    # Commands ------------------------------------------------------------------
+
+    async def join(self, room_id: str, account: Account, holder: str | None) -> LiveRoom:
+        live = self.get(room_id)
+        await self.execute(room_id, c.Join(account.id, account.username, account.display_name))
+        self.attach(live, account.id, holder)
+        return live
+
+    async def leave(self, room_id: str, user_id: int) -> None:
+        live = self.get(room_id)
+        if user_id in live.state.members:
+            await self.execute(room_id, c.Leave(user_id))
+
+    async def execute(self, room_id: str, command: c.Command) -> list[RoomEvent]:
+        """Apply a command to a live room, persist what lasts, then publish its events."""
+        live = self.get(room_id)
+        async with live.lock:
+            try:
+                state, events = apply(live.state, command, self.clock.now())
+            except RoomError as exc:
+                raise from_room_error(exc.code, exc.message) from None
+            await self._persist(live, events)
+            live.state = state
+            await self._publish(live, events)
+            await self._sync_media(live)
+        return events
+
+    async def _persist(self, live: LiveRoom, events: list[RoomEvent]) -> None:
+        for event in events:
+            if event.type is EventType.ROOM_ENDED:
+                async with self.db.transaction() as s:
+                    await s.execute(update(Room).where(Room.id == live.room_id).values(
+                        status=RoomStatus.ENDED.value, ended_at=_dt(self.clock.now()),
+                        end_reason=str(event.data.get("reason", ""))))
+            elif event.type is EventType.USER_ALLOWED:
+                async with self.db.transaction() as s:
+                    if await s.get(RoomAccess, (live.room_id, event.subject)) is None:
+                        s.add(RoomAccess(room_id=live.room_id, user_id=event.subject,
+                                         granted_by_id=int(str(event.data["by"])),
+                                         created_at=_dt(self.clock.now())))
+
+    async def _sync_media(self, live: LiveRoom) -> None:
+        if not live.state.live:
+            self.rooms.pop(live.room_id, None)
+            if live.flush_handle:
+                live.flush_handle.cancel()
+            await self.media.close_room(live.room_id)
+            await self.bus.publish("hallway", {"type": "room_removed", "room_id": live.room_id})
+            return
+        heard = live.state.heard
+        if heard != live.heard:
+            live.heard = heard
+            await self.media.set_heard(live.room_id, heard)
+        for user_id in list(live.holders):
+            if user_id not in live.state.members:
+                live.holders.pop(user_id, None)
+                live.absent_since.pop(user_id, None)
+                await self.media.disconnect(live.room_id, user_id)
+
+    # Publishing ----------------------------------------------------------------
+
+    async def _publish(self, live: LiveRoom, events: list[RoomEvent]) -> None:
+        urgent = [e for e in events if not e.is_audience_only]
+        for event in events:
+            if event.is_audience_only:
+                live.batch.add(event)
+        if urgent:
+            # Stage changes go out at once, after any audience changes that came before them.
+            await self._flush(live)
+            for event in urgent:
+                await self._send(live, event.to_dict(), self._recipients(live, event))
+        elif live.batch and live.flush_handle is None:
+            loop = asyncio.get_running_loop()
+            live.flush_handle = loop.call_later(
+                self.settings.audience_coalesce_seconds,
+                lambda: asyncio.ensure_future(self._flush_locked(live)))
+        await self._hallway(live, force=bool(urgent))
+
+    def _recipients(self, live: LiveRoom, event: RoomEvent) -> list[int] | None:
+        if not event.private:
+            return None
+        to = set(live.state.moderator_ids)
+        if event.subject is not None:
+            to.add(event.subject)
+        return sorted(to)
+
+    async def _send(self, live: LiveRoom, event: dict[str, object],
+                    to: list[int] | None = None) -> None:
+        live.rev += 1
+        await self.bus.publish(f"room:{live.room_id}", {
+            "room_id": live.room_id, "rev": live.rev, "event": event, "to": to})
+
+    async def _flush_locked(self, live: LiveRoom) -> None:
+        async with live.lock:
+            await self._flush(live)
+
+    async def _flush(self, live: LiveRoom) -> None:
+        if live.flush_handle:
+            live.flush_handle.cancel()
+            live.flush_handle = None
+        if live.batch:
+            await self._send(live, live.batch.take(live.state.audience_count))
+
+    async def _hallway(self, live: LiveRoom, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - live.summary_sent_at >= HALLWAY_INTERVAL:
+            live.summary_sent_at = now
+            await self.bus.publish("hallway", {"type": "room_updated", "room": live.summary()})
+
+    # Presence: who is still connected ----------------------------------------------
+
+    def attach(self, live: LiveRoom, user_id: int, holder: str | None) -> None:
+        """Something (a WebSocket, a media peer) keeps this member present."""
+        holders = live.holders.setdefault(user_id, set())
+        if holder:
+            holders.add(holder)
+            live.absent_since.pop(user_id, None)
+        elif not holders:
+            live.absent_since.setdefault(user_id, self.clock.now())
+
+    def detach(self, room_id: str, user_id: int, holder: str) -> None:
+        live = self.rooms.get(room_id)
+        if live is None or user_id not in live.holders:
+            return
+        holders = live.holders[user_id]
+        holders.discard(holder)
+        if not holders:
+            live.absent_since[user_id] = self.clock.now()
+
+    async def tick(self) -> None:
+        """Remove members gone past the resume window; end rooms whose stage stayed empty."""
+        now = self.clock.now()
+        for live in list(self.rooms.values()):
+            window = self.settings.resume_window_seconds
+            for user_id, since in list(live.absent_since.items()):
+                if now - since >= window and user_id in live.state.members:
+                    await self.execute(live.room_id, c.Leave(user_id))
+            if live.room_id in self.rooms:
+                await self.execute(live.room_id, c.Tick())
+            await self._hallway(live)
+
+    async def run_ticker(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.tick()
+            except Exception:  # noqa: BLE001 - the ticker must outlive one bad room
+                log.exception("room tick failed")
+
+    # Media -----------------------------------------------------------------------
+
+    async def connect_media(self, room_id: str, user_id: int, sdp: str, kind: str) -> SessionDescription:
+        live = self.get(room_id)
+        if user_id not in live.state.members:
+            raise Forbidden("not_in_room", "Join the room before connecting audio.")
+        if kind != "offer":
+            raise Invalid("invalid_sdp", "Send an SDP offer.")
+        try:
+            answer = await self.media.connect(room_id, user_id, SessionDescription(sdp, kind))
+        except MediaEngineError as exc:
+            raise Invalid("invalid_sdp", str(exc)) from None
+        self.attach(live, user_id, "media")
+        return answer
+
+    async def _on_peer_gone(self, room_id: str, user_id: int) -> None:
+        self.detach(room_id, user_id, "media")
+
+    async def _on_levels(self, room_id: str, levels: dict[int, float]) -> None:
+        live = self.rooms.get(room_id)
+        if live is None:
+            return
+        speaking = frozenset(u for u, level in levels.items() if level >= SPEAKING_LEVEL)
+        now = time.monotonic()  # rate limits run on real time, not the room clock
+        if speaking != live.speaking and now - live.speaking_sent_at >= SPEAKING_INTERVAL:
+            live.speaking = speaking
+            live.speaking_sent_at = now
+            await self._send(live, {"type": "speaking", "user_ids": sorted(speaking)})
+
+    async def allowed_rooms(self, user_id: int) -> list[str]:
+        async with self.db.transaction() as s:
+            rows = await s.scalars(select(RoomAccess.room_id).where(RoomAccess.user_id == user_id))
+            return list(rows)
