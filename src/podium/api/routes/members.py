@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Path, Request
 
@@ -13,8 +13,15 @@ from podium.api.schemas import InviteCheck, InviteOut, Ok, TokenCreate, TokenOut
 router = APIRouter(tags=["members"])
 
 
+def _at(value: datetime) -> float:
+    """Seconds since the epoch. SQLite hands back naive datetimes: they are UTC, not local."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
 def _ts(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
+    return _at(value) if value is not None else None
 
 
 @router.post("/invites", response_model=InviteOut, status_code=201)
@@ -29,8 +36,8 @@ async def create_invite(account: CurrentAccount, request: Request) -> InviteOut:
 @router.get("/invites", response_model=list[InviteOut])
 async def list_invites(account: CurrentAccount, request: Request) -> list[InviteOut]:
     rows = await podium(request).accounts.list_invites(account.id)
-    return [InviteOut(id=i.id, hint=i.hint, created_at=i.created_at.timestamp(),
-                      expires_at=i.expires_at.timestamp(), used_by=name, used_at=_ts(i.used_at))
+    return [InviteOut(id=i.id, hint=i.hint, created_at=_at(i.created_at),
+                      expires_at=_at(i.expires_at), used_by=name, used_at=_ts(i.used_at))
             for i, name in rows]
 
 
@@ -50,7 +57,7 @@ async def create_token(body: TokenCreate, account: CurrentAccount, request: Requ
 @router.get("/tokens", response_model=list[TokenOut])
 async def list_tokens(account: CurrentAccount, request: Request) -> list[TokenOut]:
     rows = await podium(request).accounts.list_tokens(account.id)
-    return [TokenOut(id=r.id, name=r.name, hint=r.hint, created_at=r.created_at.timestamp(),
+    return [TokenOut(id=r.id, name=r.name, hint=r.hint, created_at=_at(r.created_at),
                      last_used_at=_ts(r.last_used_at)) for r in rows]
 
 
