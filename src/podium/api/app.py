@@ -140,6 +140,9 @@ def _mount_websocket(app: FastAPI, services: Services) -> None:
                         last_seq: int | None = Query(None, ge=0)) -> None:
         account = await authenticate(ws, token)
         if account is None or (token is None and not _origin_ok(ws, services.settings)):
+            # Accept first: a close before the handshake is an HTTP 403, and the client would
+            # never see the documented close code.
+            await ws.accept()
             await ws.close(4001, "sign in first")
             return
         await services.gateway.serve(ws, account, resume, last_seq)
