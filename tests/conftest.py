@@ -24,6 +24,8 @@ from podium.clock import FakeClock
 from podium.config import Settings
 
 POSTGRES_URL = os.environ.get("PODIUM_TEST_POSTGRES_URL", "")
+# Tests run in a loopback-only namespace: clients (and bots) announce loopback ICE candidates.
+os.environ.setdefault("PODIUM_ICE_HOSTS", "127.0.0.1")
 
 
 def _free_port() -> int:

@@ -6,10 +6,10 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _split_list(value: Any) -> Any:
@@ -36,9 +36,10 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str = ""
 
-    ice_hosts: list[str] = Field(default_factory=list)
-    stun_urls: list[str] = Field(default_factory=list)
-    turn_urls: list[str] = Field(default_factory=list)
+    # NoDecode: lists come as comma-separated text, not JSON.
+    ice_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    stun_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     turn_username: str = ""
     turn_password: str = ""
 

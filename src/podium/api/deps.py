@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
@@ -10,11 +10,15 @@ from starlette.requests import HTTPConnection
 from podium.services.accounts import Account
 from podium.services.errors import Forbidden, Unauthorized
 
+if TYPE_CHECKING:
+    from podium.api.app import Services
+
 SESSION_COOKIE = "podium_session"
 
 
-def podium(conn: HTTPConnection):  # type: ignore[no-untyped-def]
-    return conn.app.state.podium
+def podium(conn: HTTPConnection) -> Services:
+    services: Services = conn.app.state.podium
+    return services
 
 
 def bearer(conn: HTTPConnection) -> str | None:
@@ -28,10 +32,10 @@ async def authenticate(conn: HTTPConnection, token: str | None = None) -> Accoun
     services = podium(conn)
     token = token or bearer(conn)
     if token:
-        return await services.accounts.by_token(token)  # type: ignore[no-any-return]
+        return await services.accounts.by_token(token)
     cookie = conn.cookies.get(SESSION_COOKIE)
     if cookie:
-        return await services.accounts.by_session(cookie)  # type: ignore[no-any-return]
+        return await services.accounts.by_session(cookie)
     return None
 
 

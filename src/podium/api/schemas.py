@@ -33,7 +33,7 @@ class UserOut(BaseModel):
 
 class InviteOut(BaseModel):
     id: int
-    code: str | None = Field(None, description="Only returned when the invite is created.")
+    code: str | None = Field(default=None, description="Only returned when the invite is created.")
     url: str | None = None
     hint: str
     created_at: float
@@ -57,7 +57,7 @@ class TokenOut(BaseModel):
     hint: str
     created_at: float
     last_used_at: float | None = None
-    token: str | None = Field(None, description="Only returned when the token is created.")
+    token: str | None = Field(default=None, description="Only returned when the token is created.")
 
 
 class RoomCreate(Strict):

@@ -1,4 +1,4 @@
-"""``podium bot speak`` and ``podium bot listen``: a speaker and a listener for scripts and tests."""
+"""``podium bot speak`` and ``podium bot listen``: a speaker and a listener for scripts."""
 
 from __future__ import annotations
 

@@ -185,10 +185,10 @@ class Realtime:
     def _track(self, frame: dict[str, Any]) -> None:
         if frame["type"] == "snapshot":
             self.room = frame["room"]
-        elif frame["type"] == "event" and self.room and frame["room_id"] == self.room["room_id"]:
-            if frame["rev"] > self.room["rev"]:
-                apply_event(self.room, frame["event"], self.user["id"])
-                self.room["rev"] = frame["rev"]
+        elif (frame["type"] == "event" and self.room
+              and frame["room_id"] == self.room["room_id"] and frame["rev"] > self.room["rev"]):
+            apply_event(self.room, frame["event"], self.user["id"])
+            self.room["rev"] = frame["rev"]
 
     async def send(self, kind: str, timeout: float = 20.0, **fields: Any) -> Any:
         """Send a command and wait for its reply; raises PodiumError on an error frame."""

@@ -28,7 +28,7 @@ def _member(event: dict[str, Any]) -> dict[str, Any]:
 def apply_event(room: Room, event: dict[str, Any], me: int) -> None:
     """Update ``room`` in place. Unknown event types are ignored (forward compatibility)."""
     kind = event["type"]
-    user_id = event.get("user_id")
+    user_id: int = event.get("user_id", 0)
     if kind == "member_joined":
         _remove(room, user_id)
         if event["role"] == "listener":

@@ -6,7 +6,9 @@ invariants checked by ``check_invariants`` (tested with hypothesis).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from podium.domain import commands as c
 from podium.domain.commands import EventType, RoomError, RoomEvent
@@ -27,7 +29,7 @@ def apply(state: RoomState, command: c.Command, now: float) -> Result:
     return _settle(state, events, now)
 
 
-def _event(kind: EventType, subject: int | None = None, private: bool = False,
+def _event(kind: EventType, subject: int | None = None, private: bool = False, /,
            **data: object) -> RoomEvent:
     if subject is not None:
         data.setdefault("user_id", subject)
@@ -113,7 +115,8 @@ def _accept(state: RoomState, cmd: c.AcceptInvite, now: float) -> Result:
     member = _present(state, cmd.actor)
     if member.invited_at is None:
         raise RoomError("not_invited", "You have not been invited to speak.")
-    events = [_event(EventType.HAND_LOWERED, cmd.actor, True)] if member.hand_raised_at else []
+    raised = member.hand_raised_at is not None  # not truthiness: a hand raised at t=0.0 counts
+    events = [_event(EventType.HAND_LOWERED, cmd.actor, True)] if raised else []
     speaker = replace(member, role=Role.SPEAKER, stage_since=now, invited_at=None,
                       hand_raised_at=None, muted=False)
     events.append(_event(EventType.ROLE_CHANGED, cmd.actor, **speaker.public()))
@@ -217,7 +220,7 @@ def _settle(state: RoomState, events: list[RoomEvent], now: float) -> Result:
     return state, events
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[RoomState, Any, float], Result]] = {
     c.Join: _join,
     c.Leave: _leave,
     c.RaiseHand: _raise_hand,
@@ -232,7 +235,7 @@ _HANDLERS = {
     c.StepDown: _step_down,
     c.AllowUser: _allow,
     c.EndRoom: _end,
-}  # type: ignore[var-annotated]
+}
 
 
 def new_room(room_id: str, host_id: int, kind: RoomKind, now: float,

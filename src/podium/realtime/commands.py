@@ -1,4 +1,4 @@
-"""WebSocket commands: parse a frame, check it, call a service. The catalogue is in docs/realtime.md."""
+"""WebSocket commands: parse a frame, check it, call a service (catalogue: docs/realtime.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def _int(frame: dict[str, Any], key: str) -> int:
 def _str(frame: dict[str, Any], key: str, limit: int) -> str:
     value = frame.get(key)
     if not isinstance(value, str) or not value or len(value) > limit:
-        raise CommandError("invalid_request", f"'{key}' must be a string of 1 to {limit} characters.")
+        raise CommandError("invalid_request",
+                           f"'{key}' must be a string of 1 to {limit} characters.")
     return value
 
 

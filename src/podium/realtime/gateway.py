@@ -61,7 +61,8 @@ class Gateway:
             # A new moderator needs the hand queue it could not see before.
             live = self.rooms.rooms.get(session.room_id)
             if live is not None:
-                session.push({"type": "snapshot", "room": self.rooms.snapshot(live, session.user_id)})
+                room = self.rooms.snapshot(live, session.user_id)
+                session.push({"type": "snapshot", "room": room})
 
     def subscribe_hallway(self, session: ClientSession, account: Account) -> None:
         def deliver(message: Message) -> None:
@@ -155,7 +156,8 @@ class Gateway:
             if text is None:
                 text = (message.get("bytes") or b"").decode("utf-8", "replace")
             if len(text) > MAX_FRAME:
-                session.send_unsequenced(_error(None, "frame_too_large", "Frames are at most 64 KiB."))
+                session.send_unsequenced(_error(None, "frame_too_large",
+                                                "Frames are at most 64 KiB."))
                 await ws.close(1009, "frame too large")
                 return
             if not bucket.take():

@@ -205,8 +205,8 @@ class AccountService:
                 made = await s.scalar(select(func.count()).select_from(Invite)
                                       .where(Invite.created_by_id == account.id))
                 if (made or 0) >= self.settings.invite_quota:
-                    raise Forbidden("invite_quota",
-                                    f"You have used all {self.settings.invite_quota} of your invites.")
+                    quota = self.settings.invite_quota
+                    raise Forbidden("invite_quota", f"You have used all {quota} of your invites.")
             row = Invite(code_hash=digest(code), hint=code[:6], created_by_id=account.id,
                          created_at=now,
                          expires_at=now + timedelta(days=self.settings.invite_ttl_days))

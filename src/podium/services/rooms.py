@@ -279,7 +279,8 @@ class RoomService:
 
     # Media -----------------------------------------------------------------------
 
-    async def connect_media(self, room_id: str, user_id: int, sdp: str, kind: str) -> SessionDescription:
+    async def connect_media(self, room_id: str, user_id: int, sdp: str,
+                            kind: str) -> SessionDescription:
         live = self.get(room_id)
         if user_id not in live.state.members:
             raise Forbidden("not_in_room", "Join the room before connecting audio.")

@@ -21,7 +21,8 @@ async def hallway(account: CurrentAccount, request: Request) -> dict[str, Any]:
 
 
 @router.post("", status_code=201)
-async def create_room(body: RoomCreate, account: CurrentAccount, request: Request) -> dict[str, Any]:
+async def create_room(body: RoomCreate, account: CurrentAccount,
+                      request: Request) -> dict[str, Any]:
     live = await podium(request).rooms.create(account, body.title, body.description, body.kind)
     return live.summary()
 
