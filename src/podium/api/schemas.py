@@ -67,11 +67,12 @@ class RoomCreate(Strict):
 
 
 class UserTarget(Strict):
-    user_id: int = Field(gt=0, lt=2**53)
+    # strict: JSON true is not user 1, and "7" is not a user id (as on the WebSocket).
+    user_id: int = Field(gt=0, lt=2**53, strict=True)
 
 
 class MuteBody(Strict):
-    muted: bool
+    muted: bool = Field(strict=True)
 
 
 class RtcOffer(Strict):
