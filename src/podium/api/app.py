@@ -12,7 +12,8 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Query, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium import __version__
 from podium.api.deps import authenticate
@@ -73,7 +74,25 @@ class BodyLimit:
                                          "message": "Request bodies are at most 256 KiB."}, 413)
                 await response(scope, receive, send)
                 return
+            if length is None:
+                # A streamed (chunked) body announces no length: count it as it arrives.
+                receive = _limited(receive)
         await self.app(scope, receive, send)
+
+
+def _limited(receive: Receive) -> Receive:
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:
+                raise HTTPException(413, "Request bodies are at most 256 KiB.")
+        return message
+
+    return limited
 
 
 def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngine | None = None,
