@@ -57,8 +57,9 @@ class Gateway:
             session.unsubscribe("room")
             session.room_id = None
         elif (kind == "role_changed" and event.get("user_id") == session.user_id
-              and event.get("role") == "moderator" and session.room_id):
-            # A new moderator needs the hand queue it could not see before.
+              and session.room_id):
+            # A new moderator needs the hand queue it could not see before; a former one must
+            # drop it (it no longer receives the hand events that would keep it current).
             live = self.rooms.rooms.get(session.room_id)
             if live is not None:
                 room = self.rooms.snapshot(live, session.user_id)
