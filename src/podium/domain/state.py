@@ -23,13 +23,19 @@ class Member:
     invited_at: float | None = None  # a pending invitation to speak
 
     def public(self) -> dict[str, object]:
-        """What everyone in the room may see of this member."""
+        """What everyone in the room may see of this member.
+
+        ``joined_at`` and ``stage_since`` are the keys the stage and the audience are ordered by:
+        without them a client cannot tell where a member who changes role belongs.
+        """
         return {
             "user_id": self.user_id,
             "username": self.username,
             "display_name": self.display_name,
             "role": self.role.value,
             "muted": self.muted,
+            "joined_at": self.joined_at,
+            "stage_since": self.stage_since,
         }
 
 
@@ -55,9 +61,10 @@ class RoomState:
 
     @property
     def stage(self) -> list[Member]:
-        """On-stage members, moderators first, then by time on stage."""
+        """On-stage members, moderators first, then by time on stage, then by user id."""
         on = [m for m in self.members.values() if m.role.on_stage]
-        return sorted(on, key=lambda m: (m.role is not Role.MODERATOR, m.stage_since or 0.0))
+        return sorted(on, key=lambda m: (m.role is not Role.MODERATOR, m.stage_since or 0.0,
+                                         m.user_id))
 
     @property
     def moderator_ids(self) -> frozenset[int]:
