@@ -1,0 +1,97 @@
+"""Encode-once Opus: one libopus encoder per mix and a track that yields pre-encoded packets.
+
+aiortc's ``RTCRtpSender`` encodes any ``av.Frame`` a track yields (once per peer), but passes
+an ``av.Packet`` through ``OpusEncoder.pack`` untouched. So the engine encodes each mix once
+here and every listener's ``OutboundTrack`` yields that same packet object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from fractions import Fraction
+from typing import Any, TypeAlias
+
+from aiortc import RTCRtpSender, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import CodecContext
+from av.audio.codeccontext import AudioCodecContext
+from av.audio.frame import AudioFrame
+from av.frame import Frame
+from av.packet import Packet
+
+from podium.media.mixer import SAMPLE_RATE, Samples
+
+log = logging.getLogger(__name__)
+
+AnyPacket: TypeAlias = "Packet[Any]"
+TIME_BASE = Fraction(1, SAMPLE_RATE)
+# Full-band speech: RFC 7587 suggests 28-40 kbps; mono because the stage mix is mono
+# (the SDP still says opus/48000/2, and decoders accept mono packets on that).
+OPUS_BITRATE = 32_000
+
+
+class OpusStream:
+    """One libopus encoder: mono 48 kHz int16 frames in, one packet per 20 ms frame out."""
+
+    def __init__(self, bitrate: int = OPUS_BITRATE) -> None:
+        codec = CodecContext.create("libopus", "w")
+        assert isinstance(codec, AudioCodecContext)
+        codec.bit_rate = bitrate
+        codec.format = "s16"
+        codec.layout = "mono"
+        codec.sample_rate = SAMPLE_RATE
+        codec.time_base = TIME_BASE
+        codec.options = {"application": "voip"}
+        self._codec = codec
+
+    def encode(self, samples: Samples, pts: int) -> AnyPacket | None:
+        """Encode one frame; ``pts`` (48 kHz units) becomes the packet's RTP timestamp offset."""
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = pts
+        frame.time_base = TIME_BASE
+        packets = self._codec.encode(frame)
+        if not packets:
+            return None
+        packet = packets[-1]
+        # libopus reports pts shifted by its look-ahead; the caller's clock is the truth,
+        # and every stream of a room must share it so switching streams stays continuous.
+        packet.pts = pts
+        packet.time_base = TIME_BASE
+        return packet
+
+
+class OutboundTrack(MediaStreamTrack):
+    """Yields the latest pushed packet; a slow sender skips packets instead of queueing them."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._latest: AnyPacket | None = None
+        self._ready = asyncio.Event()
+
+    def push(self, packet: AnyPacket) -> None:
+        self._latest = packet
+        self._ready.set()
+
+    async def recv(self) -> Frame | AnyPacket:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            await self._ready.wait()
+            self._ready.clear()
+            if self._latest is not None:
+                packet, self._latest = self._latest, None
+                return packet
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()  # wake a pending recv() so it sees the track ended
+
+
+def prefer_opus(transceiver: RTCRtpTransceiver) -> None:
+    """Negotiate Opus only: pre-encoded Opus packets cannot be sent as any other codec."""
+    codecs = RTCRtpSender.getCapabilities("audio").codecs
+    transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() == "audio/opus"])
