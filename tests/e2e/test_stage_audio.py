@@ -54,6 +54,10 @@ async def test_stage_decides_who_is_heard(server: Server, tones: dict[int, str])
         heard = await record_after(ear, 0.5, 1.5)
         assert abs(dominant(heard) - 440) <= 5
         assert not hears(heard, 660), "a listener's audio reached the audience"
+        # Audio levels become "speaking" events: the host is, the listener sending is not.
+        host_id = host_rt.user["id"]
+        await ear_rt.wait_for(lambda: host_id in ear_rt.room["speaking"])
+        assert guest_rt.user["id"] not in ear_rt.room["speaking"]
 
         await guest_rt.send("raise_hand")
         await host_rt.wait_for(lambda: len(host_rt.room["hands"]) == 1)
@@ -81,6 +85,7 @@ async def test_stage_decides_who_is_heard(server: Server, tones: dict[int, str])
         await host_rt.send("set_muted", muted=True)
         heard = await record_after(ear, 0.5, 1.0)
         assert not hears(heard, 440), "a self-muted host was heard"
+        await ear_rt.wait_for(lambda: host_id not in ear_rt.room["speaking"])
     finally:
         for rt, peer in ((ear_rt, ear), (guest_rt, guest_peer), (host_rt, host_peer)):
             await peer.close()

@@ -129,12 +129,16 @@ class Gateway:
             self.rooms.attach(live, session.user_id, session.id)
 
     async def _send_loop(self, ws: WebSocket, queue: asyncio.Queue[str]) -> None:
+        # Ping on a fixed beat, busy or not: the client's answer is what proves it is alive.
+        next_ping = time.monotonic() + self.heartbeat
         try:
             while True:
                 try:
-                    text = await asyncio.wait_for(queue.get(), self.heartbeat)
+                    wait = max(0.0, next_ping - time.monotonic())
+                    text = await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
                     text = '{"type":"ping"}'
+                    next_ping = time.monotonic() + self.heartbeat
                 if text == "":
                     await ws.close(4009, "replaced or too slow; resume")
                     return

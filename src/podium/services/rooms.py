@@ -181,6 +181,10 @@ class RoomService:
         if heard != live.heard:
             live.heard = heard
             await self.media.set_heard(live.room_id, heard)
+            if live.speaking - heard:
+                # Nobody who is not heard is speaking; the engine reports only heard people.
+                live.speaking &= heard
+                await self._send(live, {"type": "speaking", "user_ids": sorted(live.speaking)})
         for user_id in list(live.holders):
             if user_id not in live.state.members:
                 live.holders.pop(user_id, None)
