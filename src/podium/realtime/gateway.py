@@ -100,15 +100,17 @@ class Gateway:
                     last_seq: int | None) -> None:
         await ws.accept()
         session, resumed = self._open_session(account, resume, last_seq)
-        queue = session.attach()
         hello = {"type": "hello", "session": session.id, "resumed": resumed, "seq": session.seq,
                  "user": account.public(), "heartbeat": self.heartbeat}
-        await ws.send_text(json.dumps(hello))
+        queue = session.attach()
+        # Queue the replay (or snapshot) before the first await: an event published while the
+        # hello is being sent must land behind the frames it follows, not ahead of them.
         if resumed:
             for text in session.frames_after(last_seq or 0):
                 queue.put_nowait(text)
         elif session.room_id:
             self.send_snapshot(session)  # too far behind to replay: start again from a snapshot
+        await ws.send_text(json.dumps(hello))
         if session.room_id:
             self._reattach_presence(session)
         sender = asyncio.create_task(self._send_loop(ws, queue))
