@@ -114,10 +114,16 @@ async def client_main(tone_path: str) -> None:
 # -- server process ---------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: str = "self") -> float:
+def _cpu_split(pid: str = "self") -> tuple[float, float]:
+    """(user, system) CPU seconds of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     utime, stime = int(fields[11]), int(fields[12])  # fields 14/15 of proc(5), 0-based after ")"
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return utime / tick, stime / tick
+
+
+def _cpu_seconds(pid: str = "self") -> float:
+    return sum(_cpu_split(pid))
 
 
 def _rss_mb() -> float:
@@ -203,9 +209,10 @@ async def _measure(
 
     await asyncio.sleep(args.warmup)  # let joins' DTLS/ICE work settle before sampling
     before = await server.ask("count", cmd="count")
-    cpu0, t0 = _cpu_seconds(), time.monotonic()
+    (user0, sys0), t0 = _cpu_split(), time.monotonic()
     await asyncio.sleep(args.seconds)
-    cpu1, t1 = _cpu_seconds(), time.monotonic()
+    (user1, sys1), t1 = _cpu_split(), time.monotonic()
+    cpu0, cpu1 = user0 + sys0, user1 + sys1
     after = await server.ask("count", cmd="count")
     packets = after["packets"] - before["packets"]
     wall = t1 - t0
@@ -217,6 +224,9 @@ async def _measure(
         "window_s": round(wall, 2),
         "server_cpu_s": round(cpu1 - cpu0, 3),
         "server_cpu_pct": round((cpu1 - cpu0) / wall * 100, 1),
+        # System time is mostly sendto() and waking the receiving process (loopback).
+        "server_user_s": round(user1 - user0, 3),
+        "server_system_s": round(sys1 - sys0, 3),
         "listener_packets": packets,
         "packets_per_s": round(packets / wall),
         "expected_packets_per_s": args.listeners * 50,
@@ -261,7 +271,8 @@ def _report(result: dict[str, Any]) -> str:
         f"- {result['listeners']} listeners + 1 speaker: server CPU {result['server_cpu_pct']} % "
         f"of a core, {result['packets_per_s']} listener pkt/s "
         f"(due {result['expected_packets_per_s']}) -> "
-        f"**{result['server_cpu_us_per_listener_packet']} µs CPU per listener-packet**",
+        f"**{result['server_cpu_us_per_listener_packet']} µs CPU per listener-packet** "
+        f"(user {result['server_user_s']} s, system {result['server_system_s']} s)",
         f"- server RSS {result['rss_base_mb']} MB -> {result['rss_full_mb']} MB: "
         f"**{result['rss_per_listener_kb']} kB per listener connection**",
         "",

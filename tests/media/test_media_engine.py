@@ -14,6 +14,20 @@ from .conftest import ROOM, Join, record_more, tail, wait_until
 pytestmark = pytest.mark.media
 
 SILENT_DBFS = -50.0
+# Well-formed, one Opus audio m-line, but no ICE credentials or DTLS fingerprint.
+NO_ICE_OFFER = "\r\n".join(
+    [
+        "v=0",
+        "o=- 0 0 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "c=IN IP4 0.0.0.0",
+        "a=rtpmap:111 opus/48000/2",
+        "a=sendrecv",
+        "",
+    ]
+)
 
 
 def hears(peer: ClientPeer, freq: float) -> bool:
@@ -164,6 +178,7 @@ async def test_connect_replaces_existing_peer(engine: EmbeddedEngine, join: Join
         ("garbage", "offer", "exactly one audio m-line"),
         ("v=0\r\n" + "a=x\r\n" * 5000, "offer", "too large"),
         ("v=0\r\n", "answer", "expected an SDP offer"),
+        (NO_ICE_OFFER, "offer", "could not negotiate"),
     ],
 )
 async def test_bad_sdp_is_rejected(

@@ -164,8 +164,11 @@ class EmbeddedEngine:
             await self._drop_peer(peer)
             if isinstance(exc, MediaEngineError):
                 raise
-            log.info("negotiation failed for %s/%s: %s", room_id, user_id, exc)
-            raise MediaEngineError(f"could not set up the peer connection: {exc}") from exc
+            # aiortc's own message stays in the log: it is not meant for clients.
+            log.info("negotiation failed for %s/%s: %r", room_id, user_id, exc)
+            raise MediaEngineError(
+                "could not negotiate the offer (invalid or unsupported SDP)"
+            ) from exc
 
     async def disconnect(self, room_id: str, user_id: int) -> None:
         room = self._rooms.get(room_id)
