@@ -125,7 +125,8 @@ async def sign_in(page: Any, username: str, password: str | None = None) -> None
     await page.get_by_role("heading", name="Hallway").wait_for()
 
 
-async def wait_heard(page: Any, freq: float, tolerance: float = 10.0, timeout: float = 20_000) -> float:
+async def wait_heard(page: Any, freq: float, tolerance: float = 10.0,
+                     timeout: float = 20_000) -> float:
     """Wait until the page's received audio peaks within ``tolerance`` Hz of ``freq``."""
     await page.wait_for_function(
         """([f, tol]) => {

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.browser
 
 XSS = '<img src=x onerror="window.__xss=1">'
 HOST_TONE, GUEST_TONE = 440.0, 660.0
+BOB_ON_STAGE = re.compile(r"^Bob Listener, Speaker\. Options")
 
 
 async def start_room(page: Any, title: str, description: str = "") -> str:
@@ -170,7 +171,8 @@ async def test_hand_invite_speak_mute_and_move_back(make_server: Any, launch: An
 
         # bob raises a hand; ada sees it in the queue and invites him.
         await guest.get_by_role("button", name="Raise hand").click()
-        await expect(guest.get_by_role("button", name="Lower hand")).to_have_attribute("aria-pressed", "true")
+        lower = guest.get_by_role("button", name="Lower hand")
+        await expect(lower).to_have_attribute("aria-pressed", "true")
         hands = host.get_by_role("region", name=re.compile("Raised hands"))
         await expect(hands).to_contain_text("Bob Listener")
         await host.get_by_role("button", name="Invite Bob Listener to speak").click()
@@ -186,7 +188,7 @@ async def test_hand_invite_speak_mute_and_move_back(make_server: Any, launch: An
         await expect(hands).to_contain_text("No hands raised")
 
         # ada mutes him: he is heard no more, and his own page shows it and stops the track.
-        await host.get_by_role("button", name=re.compile(r"^Bob Listener, Speaker\. Options")).click()
+        await host.get_by_role("button", name=BOB_ON_STAGE).click()
         await host.get_by_role("dialog").get_by_role("button", name="Mute").click()
         await wait_state(guest, muted=True, micLive=False)
         await expect(guest.get_by_role("button", name="Unmute")).to_be_visible()
@@ -198,7 +200,7 @@ async def test_hand_invite_speak_mute_and_move_back(make_server: Any, launch: An
         await wait_heard(host, GUEST_TONE)
 
         # ada moves him back to the audience: heard no more, microphone released.
-        await host.get_by_role("button", name=re.compile(r"^Bob Listener, Speaker\. Options")).click()
+        await host.get_by_role("button", name=BOB_ON_STAGE).click()
         await host.get_by_role("dialog").get_by_role("button", name="Move to audience").click()
         await wait_state(guest, role="listener", micLive=False)
         await expect(guest.get_by_role("button", name="Raise hand")).to_be_visible()
@@ -226,7 +228,7 @@ async def test_speaker_reconnects_in_the_same_role(make_server: Any, launch: Any
         await expect(banner).to_be_visible()
         await wait_state(guest, connection="reconnecting")
         # Something happens meanwhile: the host mutes the speaker.
-        await host.get_by_role("button", name=re.compile(r"^Bob Listener, Speaker\. Options")).click()
+        await host.get_by_role("button", name=BOB_ON_STAGE).click()
         await host.get_by_role("dialog").get_by_role("button", name="Mute").click()
 
         # Back online: the same session resumes, in the same role, with what was missed.

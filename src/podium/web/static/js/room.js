@@ -279,7 +279,7 @@ export function roomView(ctx, roomId) {
     const focusKey = document.activeElement && controls.contains(document.activeElement) ? document.activeElement.dataset.fk : null;
     const buttons = [
       h("button", { type: "button", class: "ctl", dataset: { fk: "leave" }, onclick: leave },
-        icon("leave"), h("span", { class: "ctl-label" }, "Leave quietly")),
+        icon("leave"), label("Leave quietly", "Leave")),
     ];
     if (me.role === "listener") {
       buttons.push(h("button", { type: "button", class: ["ctl", me.hand_raised && "is-active"], dataset: { fk: "hand" },
@@ -297,7 +297,7 @@ export function roomView(ctx, roomId) {
     }
     if (isHost) {
       buttons.push(h("button", { type: "button", class: "ctl ctl-danger", dataset: { fk: "end" }, onclick: endRoom },
-        icon("power"), h("span", { class: "ctl-label" }, "End room")));
+        icon("power"), label("End room", "End")));
     }
     replace(controls, buttons);
     if (focusKey) controls.querySelector(`[data-fk="${focusKey}"]`)?.focus();
@@ -491,6 +491,12 @@ export function roomView(ctx, roomId) {
       }
     },
   };
+}
+
+/** A control's label: the long form, or the short one on narrow screens. */
+function label(long, short) {
+  return h("span", { class: "ctl-label" }, h("span", { class: "label-long" }, long),
+    h("span", { class: "label-short" }, short));
 }
 
 function micMessage(err) {
