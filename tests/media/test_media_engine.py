@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
+
 import pytest
 
 from podium.media.analysis import dominant_frequency, rms_dbfs, tone_present
@@ -148,9 +152,18 @@ async def test_peer_gone_fires_when_client_closes(engine: EmbeddedEngine, join: 
     assert kicked and staying
 
 
+def open_sockets() -> int:
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # the fd that listed the directory is gone
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
 async def test_everyone_leaving_frees_the_room(engine: EmbeddedEngine, join: Join) -> None:
+    sockets_before = open_sockets()
     a, b = await join(1), await join(2)
-    await join(3, room="room-2")
+    c = await join(3, room="room-2")
     stats = engine.stats()
     assert (stats.rooms, stats.peers) == (2, 3)
     assert stats.tasks >= 2  # one mixer per room, plus readers
@@ -158,7 +171,10 @@ async def test_everyone_leaving_frees_the_room(engine: EmbeddedEngine, join: Joi
     await b.close()  # remote close path
     await engine.close_room("room-2")
     await wait_until(lambda: engine.stats() == EngineStats(0, 0, 0), what="nothing held")
-    assert a is not None
+    for peer in (a, c):
+        await peer.close()
+    # Server and clients share this process: once all are closed, no UDP socket is left.
+    await wait_until(lambda: open_sockets() == sockets_before, what="sockets closed")
 
 
 async def test_connect_replaces_existing_peer(engine: EmbeddedEngine, join: Join) -> None:
