@@ -136,7 +136,7 @@ def _update(snap: Snapshot, event: EventDict, viewer_id: int) -> None:
             me["muted"] = event["muted"]
     elif kind == "hand_raised":
         if snap["hands"] is not None:
-            entry = {k: event[k] for k in ("user_id", "username", "display_name", "at")}
+            entry = {k: event[k] for k in ("user_id", "username", "display_name", "at", "invited")}
             snap["hands"] = sorted([*_without(snap["hands"], user_id), entry], key=_hand_key)
         if is_me:
             me["hand_raised"] = True
@@ -145,12 +145,13 @@ def _update(snap: Snapshot, event: EventDict, viewer_id: int) -> None:
             snap["hands"] = _without(snap["hands"], user_id)
         if is_me:
             me["hand_raised"] = False
-    elif kind == "speak_invited":
+    elif kind in ("speak_invited", "invite_declined"):
+        invited = kind == "speak_invited"
+        for entry in snap["hands"] or ():
+            if entry["user_id"] == user_id:
+                entry["invited"] = invited
         if is_me:
-            me["invited"] = True
-    elif kind == "invite_declined":
-        if is_me:
-            me["invited"] = False
+            me["invited"] = invited
     elif kind == "user_allowed":
         pass  # who may enter a closed room is not part of anyone's snapshot
     elif kind == "room_ended":

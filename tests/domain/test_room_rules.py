@@ -347,7 +347,8 @@ def test_listener_raises_a_hand_privately() -> None:
     state, events = step(room(listeners=(2,)), RaiseHand(2), 7.5)
     assert m(state, 2).hand_raised_at == 7.5
     assert events == [RoomEvent(EventType.HAND_RAISED, {
-        "user_id": 2, "at": 7.5, "username": "user2", "display_name": "User 2"}, 2, True)]
+        "user_id": 2, "at": 7.5, "username": "user2", "display_name": "User 2",
+        "invited": False}, 2, True)]
 
 
 def test_raising_a_raised_hand_gives_no_events() -> None:
@@ -879,8 +880,10 @@ def test_tick_with_the_stage_still_empty_but_time_not_up_changes_nothing() -> No
 def test_moderators_see_the_hand_queue_and_others_do_not() -> None:
     state = run(room(listeners=(3, 4), speakers=(2,)), RaiseHand(4), RaiseHand(3), start=50.0)
     assert snapshot(state, HOST)["hands"] == [
-        {"user_id": 4, "username": "user4", "display_name": "User 4", "at": 50.0},
-        {"user_id": 3, "username": "user3", "display_name": "User 3", "at": 51.0},
+        {"user_id": 4, "username": "user4", "display_name": "User 4", "at": 50.0,
+         "invited": False},
+        {"user_id": 3, "username": "user3", "display_name": "User 3", "at": 51.0,
+         "invited": False},
     ]
     for viewer in (2, 3, 4, 99):
         assert snapshot(state, viewer)["hands"] is None

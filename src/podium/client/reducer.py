@@ -57,10 +57,8 @@ def apply_event(room: Room, event: dict[str, Any], me: int) -> None:
             room["me"]["muted"] = event["muted"]
     elif kind in ("hand_raised", "hand_lowered"):
         _hand(room, event, me)
-    elif kind == "speak_invited" and user_id == me and room.get("me"):
-        room["me"]["invited"] = True
-    elif kind == "invite_declined" and user_id == me and room.get("me"):
-        room["me"]["invited"] = False
+    elif kind in ("speak_invited", "invite_declined"):
+        _invited(room, user_id, kind == "speak_invited", me)
     elif kind == "speaking":
         room["speaking"] = event["user_ids"]
     elif kind == "room_ended":
@@ -89,6 +87,14 @@ def _drop_hand(room: Room, user_id: int) -> None:
         room["hands"] = [h for h in room["hands"] if h["user_id"] != user_id]
 
 
+def _invited(room: Room, user_id: int, invited: bool, me: int) -> None:
+    for hand in room.get("hands") or ():
+        if hand["user_id"] == user_id:
+            hand["invited"] = invited
+    if user_id == me and room.get("me"):
+        room["me"]["invited"] = invited
+
+
 def _hand(room: Room, event: dict[str, Any], me: int) -> None:
     user_id = event["user_id"]
     raised = event["type"] == "hand_raised"
@@ -98,4 +104,5 @@ def _hand(room: Room, event: dict[str, Any], me: int) -> None:
         return
     _drop_hand(room, user_id)
     if raised:
-        room["hands"].append({k: event[k] for k in ("user_id", "username", "display_name", "at")})
+        keys = ("user_id", "username", "display_name", "at", "invited")
+        room["hands"].append({k: event[k] for k in keys})

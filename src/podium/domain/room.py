@@ -91,7 +91,8 @@ def _raise_hand(state: RoomState, cmd: c.RaiseHand, now: float) -> Result:
         return state, []
     state = _put(state, replace(member, hand_raised_at=now))
     return state, [_event(EventType.HAND_RAISED, cmd.actor, True, at=now,
-                          username=member.username, display_name=member.display_name)]
+                          username=member.username, display_name=member.display_name,
+                          invited=member.invited_at is not None)]
 
 
 def _lower_hand(state: RoomState, cmd: c.LowerHand, now: float) -> Result:

@@ -17,7 +17,8 @@ def audience(state: RoomState, offset: int = 0, limit: int = AUDIENCE_PAGE) -> l
 
 def hand_entry(member: Member) -> dict[str, object]:
     return {"user_id": member.user_id, "username": member.username,
-            "display_name": member.display_name, "at": member.hand_raised_at}
+            "display_name": member.display_name, "at": member.hand_raised_at,
+            "invited": member.invited_at is not None}
 
 
 def snapshot(state: RoomState, viewer_id: int) -> dict[str, object]:

@@ -71,7 +71,7 @@ class Gateway:
                 live = self.rooms.rooms.get(message["room"]["id"])
                 if live is None or not self.rooms.may_see(live, account.id):
                     return
-            session.push({"type": "hallway", **message})
+            session.push({"type": "hallway", "event": message})
 
         session.unsubscribe("hallway")
         session.unsubscribers["hallway"] = self.bus.subscribe("hallway", deliver)

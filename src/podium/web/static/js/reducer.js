@@ -71,11 +71,12 @@ export function applyEvent(room, event, me) {
       hand(room, event, me);
       break;
     case "speak_invited":
-      if (userId === me && room.me) room.me.invited = true;
+    case "invite_declined": {
+      const invited = event.type === "speak_invited";
+      for (const h of room.hands || []) if (h.user_id === userId) h.invited = invited;
+      if (userId === me && room.me) room.me.invited = invited;
       break;
-    case "invite_declined":
-      if (userId === me && room.me) room.me.invited = false;
-      break;
+    }
     case "speaking":
       room.speaking = event.user_ids;
       break;
@@ -115,6 +116,6 @@ function hand(room, event, me) {
   dropHand(room, userId);
   if (raised) {
     room.hands.push({ user_id: userId, username: event.username, display_name: event.display_name,
-      at: event.at });
+      at: event.at, invited: Boolean(event.invited) });
   }
 }

@@ -17,7 +17,9 @@ export function roomView(ctx, roomId) {
   let mediaStarted = false;
   let snapshotTimer = null;
   let invitePrompt = null; // the open invitation dialog's close function
-  const invitedHands = new Set(); // moderators: hands we have invited (invitations are private)
+  // Moderators: invitations sent from this page, shown at once before the server's event arrives.
+  const invitedHands = new Set();
+  const isInvited = (x) => Boolean(x.invited) || invitedHands.has(x.user_id);
 
   // -- layout ------------------------------------------------------------------------------
   const titleEl = h("h1", { class: "room-title", tabindex: "-1" }, "Joining…");
@@ -243,7 +245,7 @@ export function roomView(ctx, roomId) {
   function renderHands() {
     const mod = amModerator();
     const hands = (mod && room.hands) || [];
-    const key = mod ? hands.map((x) => `${x.user_id}:${invitedHands.has(x.user_id)}`).join(",") : "-";
+    const key = mod ? hands.map((x) => `${x.user_id}:${isInvited(x)}`).join(",") : "-";
     if (key === handsKey) return;
     handsKey = key;
     handsEl.hidden = !mod;
@@ -253,7 +255,7 @@ export function roomView(ctx, roomId) {
       h("h2", { id: "hands-h", class: "section-title" }, icon("hand"), "Raised hands", h("span", { class: "section-count" }, formatCount(hands.length))),
       hands.length
         ? h("ul", { class: "hand-list" }, hands.map((x) => {
-          const invited = invitedHands.has(x.user_id);
+          const invited = isInvited(x);
           return h("li", { class: "hand-row", dataset: { userId: x.user_id } },
             avatar(x, "sm"),
             h("div", { class: "row-main" }, h("span", { class: "strong" }, x.display_name), h("span", { class: "small muted" }, `@${x.username}`)),
