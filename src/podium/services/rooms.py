@@ -150,8 +150,9 @@ class RoomService:
             except RoomError as exc:
                 raise from_room_error(exc.code, exc.message) from None
             await self._persist(live, events)
+            audience_before = live.state.audience_count
             live.state = state
-            await self._publish(live, events)
+            await self._publish(live, events, audience_before)
             await self._sync_media(live)
         return events
 
@@ -193,7 +194,8 @@ class RoomService:
 
     # Publishing ----------------------------------------------------------------
 
-    async def _publish(self, live: LiveRoom, events: list[RoomEvent]) -> None:
+    async def _publish(self, live: LiveRoom, events: list[RoomEvent],
+                       audience_before: int | None = None) -> None:
         urgent = [e for e in events if not e.is_audience_only]
         for event in events:
             if event.is_audience_only:
@@ -203,6 +205,11 @@ class RoomService:
             await self._flush(live)
             for event in urgent:
                 await self._send(live, event.to_dict(), self._recipients(live, event))
+            if (audience_before is not None and live.state.live
+                    and audience_before != live.state.audience_count):
+                # Someone went on or off stage. Clients know listeners by name only up to a
+                # page (and a batch), so they cannot always count that: send the exact count.
+                await self._send(live, live.batch.take(live.state.audience_count))
         elif live.batch and live.flush_handle is None:
             loop = asyncio.get_running_loop()
             live.flush_handle = loop.call_later(
