@@ -78,6 +78,15 @@ def _development_secret(data_dir: Path) -> str:
     """A per-install secret kept in the data directory, so restarts keep sessions valid."""
     path = data_dir / "secret_key"
     if path.exists():
+    # --- media engine (podium.media) ---------------------------------------------------------
+    # Worker processes holding the peer connections: -1 = one per CPU core, 0 = all in the
+    # server process (small installs, tests).
+    media_workers: int = Field(default=-1, ge=-1)
+    # Opus frame duration of the listeners' shared mix: longer = fewer packets, less CPU.
+    media_listener_ptime_ms: Literal[20, 40, 60] = 20
+    # Opus in-band FEC on the listeners' mix, tuned for this expected loss (0 = FEC off).
+    media_expected_loss_percent: int = Field(default=10, ge=0, le=100)
+
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)

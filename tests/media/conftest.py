@@ -51,8 +51,14 @@ def tail(peer: ClientPeer, seconds: float = 0.4) -> Samples:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    # In-process peers (media_workers=0); test_media_workers.py covers worker processes.
     return Settings(
-        ice_hosts=LOOPBACK, stun_urls=[], turn_urls=[], secret_key="test", data_dir=tmp_path
+        ice_hosts=LOOPBACK,
+        stun_urls=[],
+        turn_urls=[],
+        secret_key="test",
+        data_dir=tmp_path,
+        media_workers=0,
     )
 
 

@@ -1,11 +1,17 @@
-"""``EmbeddedEngine``: the in-process aiortc media plane (an audio MCU).
+"""``EmbeddedEngine``: Podium's own media plane (an audio MCU with a fast listener path).
 
-Per room: every participant has one ``RTCPeerConnection``. Their decoded audio is kept only
-while they are in the room's heard set; a 20 ms mixer task sums the heard speakers, encodes
-the mix **once** with Opus and hands that same ``av.Packet`` to every listener's outbound
-track (aiortc's sender passes a yielded ``Packet`` straight to ``OpusEncoder.pack``, with no
-re-encoding). A heard speaker who is talking gets their own mix-minus, encoded separately.
-See /work/shared/reference/media-engines.md for the costs behind this shape.
+Shape (costs behind it: /work/shared/reference/media-engines.md):
+
+* **Peers live in ``PeerHost``s**: in this process (``media_workers = 0``) or in worker
+  processes, one per core by default (``podium.media.workers``). A host keeps aiortc for
+  ICE/DTLS/SRTP setup and the speakers' uplink decoding, and sends listener audio itself
+  (``podium.media.fastpath``: header pack + libsrtp + ``sendto``, one loop per room).
+* **Mixing happens here**, one 20 ms task per room: heard speakers' decoded frames (forwarded
+  by the hosts) are summed; the listeners' mix is encoded **once** per packet time
+  (``media_listener_ptime_ms``, with Opus in-band FEC) and each heard speaker's mix-minus
+  once per 20 ms. Each tick becomes one ``RoomFrame`` per host that has peers in the room.
+* A speaker frame that is late or lost is concealed by repeating the last one, faded
+  (aiortc's decoder does no PLC). Browsers get FEC; NACK is not used (see ``opus.py``).
 """
 
 from __future__ import annotations
@@ -13,17 +19,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
-from aiortc.sdp import SessionDescription as ParsedSdp
-from av.audio.frame import AudioFrame
-from av.frame import Frame
+import numpy as np
 
 from podium.config import Settings
 from podium.media import ice
@@ -34,25 +37,28 @@ from podium.media.engine import (
     PeerGoneCallback,
     SessionDescription,
 )
+from podium.media.host import PeerHost, RoomFrame
 from podium.media.mixer import (
     FRAME_MS,
-    SAMPLE_RATE,
+    FRAME_SAMPLES,
     FrameChunker,
     LevelMeter,
     Samples,
     mix_frames,
-    to_mono,
 )
-from podium.media.opus import OpusStream, OutboundTrack, prefer_opus
+from podium.media.offer import check_offer
+from podium.media.opus import OpusStream
+from podium.media.workers import PeerPool, WorkerPool
 
 log = logging.getLogger(__name__)
 
-MAX_SDP_BYTES = 20_000
 FRAME_SECONDS = FRAME_MS / 1000
 LEVELS_EVERY_TICKS = 10  # 200 ms: ~5 level reports a second
 JITTER_MAX_FRAMES = 3  # a speaker is never more than 60 ms behind in the mix
 STALE_SECONDS = 0.1  # frames that waited longer than this are dropped, not mixed late
 MAX_LAG_SECONDS = 0.2  # after a longer stall the clock resyncs instead of bursting
+CONCEAL_FRAMES = 2  # a missing speaker frame is replaced by the last one, at most twice
+CONCEAL_GAIN = 0.5  # ... each time this much quieter
 _NOBODY: frozenset[int] = frozenset()
 
 
@@ -62,77 +68,93 @@ class EngineState(Enum):
     CLOSED = "closed"
 
 
-class PeerState(Enum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    GONE = "gone"  # failed/closed by the remote side; cleanup scheduled
-    CLOSED = "closed"  # removed by us (or after GONE cleanup)
-
-
 @dataclass(eq=False)
-class _Peer:
-    room_id: str
+class _Member:
+    """A participant as the mixer sees it (their peer lives in some ``PeerHost``)."""
+
     user_id: int
-    pc: RTCPeerConnection
-    outbound: OutboundTrack
-    state: PeerState = PeerState.CONNECTING
-    reader: asyncio.Task[None] | None = None
+    peer_id: int
     jitter: deque[tuple[float, Samples]] = field(
         default_factory=lambda: deque(maxlen=JITTER_MAX_FRAMES)
     )
     chunker: FrameChunker = field(default_factory=FrameChunker)
+    last: Samples | None = None
+    concealed: int = 0
+
+    def reset_audio(self) -> None:
+        self.jitter.clear()  # nothing queued before a heard-set change may leak out
+        self.chunker = FrameChunker()
+        self.last, self.concealed = None, 0
+
+    def next_frame(self, now: float) -> Samples | None:
+        """The oldest fresh frame; else a faded repeat of the last (PLC); else None."""
+        while self.jitter:
+            arrived, frame = self.jitter.popleft()
+            if now - arrived <= STALE_SECONDS:
+                self.last, self.concealed = frame, 0
+                return frame
+        if self.last is None or self.concealed >= CONCEAL_FRAMES:
+            self.last = None
+            return None
+        self.concealed += 1
+        faded: Samples = (self.last * CONCEAL_GAIN**self.concealed).astype(np.int16)
+        return faded
 
 
 @dataclass(eq=False)
 class _Room:
     room_id: str
-    encoder: OpusStream = field(default_factory=OpusStream)
-    peers: dict[int, _Peer] = field(default_factory=dict)
+    encoder: OpusStream
+    members: dict[int, _Member] = field(default_factory=dict)
     speaker_encoders: dict[int, OpusStream] = field(default_factory=dict)
+    pending: list[Samples] = field(default_factory=list)  # mix frames not yet encoded
     meter: LevelMeter = field(default_factory=LevelMeter)
     mixer: asyncio.Task[None] | None = None
     tick: int = 0
 
 
-def check_offer(offer: SessionDescription) -> None:
-    """Reject anything but a small offer with exactly one Opus-capable audio m-line."""
-    if offer.type != "offer":
-        raise MediaEngineError(f"expected an SDP offer, got {offer.type!r}")
-    size = len(offer.sdp.encode("utf-8", "replace"))
-    if size > MAX_SDP_BYTES:
-        raise MediaEngineError(f"SDP offer too large ({size} bytes, limit {MAX_SDP_BYTES})")
-    try:
-        parsed = ParsedSdp.parse(offer.sdp)
-    except Exception as exc:
-        raise MediaEngineError("malformed SDP offer") from exc
-    kinds = [m.kind for m in parsed.media]
-    if kinds != ["audio"]:
-        raise MediaEngineError(f"the offer must have exactly one audio m-line, got {kinds}")
-    media = parsed.media[0]
-    if not any(c.mimeType.lower() == "audio/opus" for c in media.rtp.codecs):
-        raise MediaEngineError("the offer does not support Opus")
-    if media.direction not in (None, "sendrecv", "recvonly"):
-        raise MediaEngineError(f"the audio m-line must be sendrecv, got {media.direction}")
+def worker_count(settings: Settings) -> int:
+    return (os.cpu_count() or 1) if settings.media_workers < 0 else settings.media_workers
 
 
 class EmbeddedEngine:
-    """Implements ``podium.media.engine.MediaEngine`` with aiortc in this process."""
+    """Implements ``podium.media.engine.MediaEngine``."""
 
     def __init__(self, settings: Settings) -> None:
-        self._hosts = ice.validate_hosts(settings.ice_hosts)
-        self._stun = list(settings.stun_urls)
-        self._turn = (list(settings.turn_urls), settings.turn_username, settings.turn_password)
+        hosts = ice.validate_hosts(settings.ice_hosts)
+        servers = (
+            list(settings.stun_urls),
+            list(settings.turn_urls),
+            settings.turn_username,
+            settings.turn_password,
+        )
+        self._ptime = settings.media_listener_ptime_ms
+        self._loss = settings.media_expected_loss_percent
+        workers = worker_count(settings)
+        self._pool: PeerPool
+        if workers == 0:
+            self._pool = PeerHost(hosts, servers, self._on_audio, self._on_gone)
+        else:
+            self._pool = WorkerPool(workers, hosts, servers, self._on_audio, self._on_gone)
         self._state = EngineState.NEW
         self._rooms: dict[str, _Room] = {}
         self._heard: dict[str, frozenset[int]] = {}
+        self._next_peer_id = 0
         self._aux: set[asyncio.Task[Any]] = set()
         self._on_levels: LevelsCallback | None = None
         self._on_peer_gone: PeerGoneCallback | None = None
+
+    @property
+    def pool(self) -> PeerPool:
+        """Where the peers live (tests look inside)."""
+        return self._pool
 
     # -- MediaEngine -------------------------------------------------------------------------
 
     async def start(self) -> None:
         ice.install()
+        if isinstance(self._pool, WorkerPool):
+            await self._pool.start()
         self._state = EngineState.RUNNING
 
     async def close(self) -> None:
@@ -140,6 +162,7 @@ class EmbeddedEngine:
         for room_id in list(self._rooms):
             await self.close_room(room_id)
         self._heard.clear()
+        await self._pool.close()
         pending = list(self._aux)
         for task in pending:
             task.cancel()
@@ -157,24 +180,26 @@ class EmbeddedEngine:
         check_offer(offer)
         await self.disconnect(room_id, user_id)  # one peer per user: replace
         room = self._rooms.get(room_id) or self._open_room(room_id)
-        peer = self._new_peer(room, user_id)
+        self._next_peer_id += 1
+        member = _Member(user_id, self._next_peer_id)
+        room.members[user_id] = member
+        heard = self._heard.get(room_id, _NOBODY)
         try:
-            return await self._negotiate(peer, offer)
-        except Exception as exc:
-            await self._drop_peer(peer)
-            if isinstance(exc, MediaEngineError):
-                raise
-            # aiortc's own message stays in the log: it is not meant for clients.
-            log.info("negotiation failed for %s/%s: %r", room_id, user_id, exc)
-            raise MediaEngineError(
-                "could not negotiate the offer (invalid or unsupported SDP)"
-            ) from exc
+            sdp = await self._pool.connect(room_id, user_id, member.peer_id, offer.sdp, heard)
+        except BaseException:
+            await self._forget(room, member)
+            raise
+        self._pool.set_heard(room_id, heard, self._shared_samples)
+        if room.members.get(user_id) is not member:
+            raise MediaEngineError("the peer was closed while connecting")
+        return SessionDescription(sdp=sdp, type="answer")
 
     async def disconnect(self, room_id: str, user_id: int) -> None:
         room = self._rooms.get(room_id)
-        peer = room.peers.get(user_id) if room else None
-        if peer is not None:
-            await self._drop_peer(peer)
+        member = room.members.get(user_id) if room else None
+        if room is not None and member is not None:
+            await self._forget(room, member)
+            await self._pool.disconnect(room_id, user_id)
 
     async def set_heard(self, room_id: str, user_ids: frozenset[int]) -> None:
         old = self._heard.get(room_id, _NOBODY)
@@ -184,42 +209,48 @@ class EmbeddedEngine:
         room = self._rooms.get(room_id)
         if room is None:
             return
+        self._pool.set_heard(room_id, new, self._shared_samples)
         for uid in old - new:
             room.speaker_encoders.pop(uid, None)
-            peer = room.peers.get(uid)
-            if peer is not None:
-                peer.jitter.clear()  # nothing queued before the change may leak out
-                peer.chunker = FrameChunker()
+            member = room.members.get(uid)
+            if member is not None:
+                member.reset_audio()
 
     async def close_room(self, room_id: str) -> None:
         self._heard.pop(room_id, None)
         room = self._rooms.get(room_id)
         if room is None:
             return
-        for peer in list(room.peers.values()):
-            await self._drop_peer(peer)
-        if self._rooms.get(room_id) is room:
-            await self._remove_room(room)
+        room.members.clear()
+        await self._remove_room(room)
+        await self._pool.close_room(room_id)
 
     def stats(self) -> EngineStats:
         tasks = sum(1 for r in self._rooms.values() if r.mixer and not r.mixer.done())
-        tasks += sum(
-            1
-            for r in self._rooms.values()
-            for p in r.peers.values()
-            if p.reader is not None and not p.reader.done()
-        )
         tasks += sum(1 for t in self._aux if not t.done())
-        peers = sum(len(r.peers) for r in self._rooms.values())
+        tasks += self._pool.counts()[2]
+        peers = sum(len(r.members) for r in self._rooms.values())
         return EngineStats(rooms=len(self._rooms), peers=peers, tasks=tasks)
 
-    # -- rooms and peers ---------------------------------------------------------------------
+    # -- rooms and members -------------------------------------------------------------------
+
+    @property
+    def _shared_samples(self) -> int:
+        return FRAME_SAMPLES * self._ptime // FRAME_MS
 
     def _open_room(self, room_id: str) -> _Room:
-        room = _Room(room_id)
+        encoder = OpusStream(frame_ms=self._ptime, expected_loss=self._loss)
+        room = _Room(room_id, encoder)
         self._rooms[room_id] = room
         room.mixer = asyncio.create_task(self._run_mixer(room), name=f"podium-mixer-{room_id}")
         return room
+
+    async def _forget(self, room: _Room, member: _Member) -> None:
+        if room.members.get(member.user_id) is member:
+            del room.members[member.user_id]
+            room.speaker_encoders.pop(member.user_id, None)
+        if not room.members:
+            await self._remove_room(room)
 
     async def _remove_room(self, room: _Room) -> None:
         if self._rooms.get(room.room_id) is room:
@@ -228,91 +259,25 @@ class EmbeddedEngine:
             room.mixer.cancel()
             await asyncio.gather(room.mixer, return_exceptions=True)
 
-    def _new_peer(self, room: _Room, user_id: int) -> _Peer:
-        pc = RTCPeerConnection(ice.rtc_configuration(self._stun, *self._turn))
-        peer = _Peer(room.room_id, user_id, pc, OutboundTrack())
-        room.peers[user_id] = peer
-        pc.add_listener("track", lambda track: self._on_track(peer, track))
-        pc.add_listener("connectionstatechange", lambda: self._on_state(peer))
-        return peer
+    # -- events from the hosts ---------------------------------------------------------------
 
-    async def _negotiate(self, peer: _Peer, offer: SessionDescription) -> SessionDescription:
-        pc = peer.pc
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
-        transceivers = pc.getTransceivers()
-        if len(transceivers) != 1:
-            raise MediaEngineError("the offer must have exactly one audio m-line")
-        prefer_opus(transceivers[0])  # the mix is pre-encoded Opus; nothing else can carry it
-        pc.addTrack(peer.outbound)
-        answer = await pc.createAnswer()
-        with ice.host_addresses(self._hosts):
-            await pc.setLocalDescription(answer)
-        local = pc.localDescription
-        if peer.state is not PeerState.CONNECTING and peer.state is not PeerState.CONNECTED:
-            raise MediaEngineError("the peer was closed while connecting")
-        return SessionDescription(sdp=local.sdp, type=local.type)
-
-    async def _drop_peer(self, peer: _Peer) -> None:
-        """Forget and close one peer (idempotent); the room goes when its last peer does."""
-        if peer.state is PeerState.CLOSED:
-            return
-        peer.state = PeerState.CLOSED
-        room = self._rooms.get(peer.room_id)
-        if room is not None and room.peers.get(peer.user_id) is peer:
-            del room.peers[peer.user_id]
-            room.speaker_encoders.pop(peer.user_id, None)
-        if peer.reader is not None:
-            peer.reader.cancel()
-            await asyncio.gather(peer.reader, return_exceptions=True)
-        peer.outbound.stop()
-        await peer.pc.close()
-        if room is not None and not room.peers:
-            await self._remove_room(room)
-
-    def _on_state(self, peer: _Peer) -> None:
-        state = peer.pc.connectionState
-        if state == "connected" and peer.state is PeerState.CONNECTING:
-            peer.state = PeerState.CONNECTED
-        elif state in ("failed", "closed") and peer.state in (
-            PeerState.CONNECTING,
-            PeerState.CONNECTED,
-        ):
-            # Only remote-side endings get here: our own closes mark the peer CLOSED first.
-            peer.state = PeerState.GONE
-            self._spawn(self._peer_gone(peer))
-
-    async def _peer_gone(self, peer: _Peer) -> None:
-        log.info("peer %s/%s gone (%s)", peer.room_id, peer.user_id, peer.pc.connectionState)
-        await self._drop_peer(peer)
+    def _on_gone(self, room_id: str, user_id: int, peer_id: int) -> None:
+        room = self._rooms.get(room_id)
+        member = room.members.get(user_id) if room else None
+        if room is None or member is None or member.peer_id != peer_id:
+            return  # an old peer of a user who has reconnected since
+        self._spawn(self._forget(room, member))
         if self._on_peer_gone is not None:
-            self._call(self._on_peer_gone, peer.room_id, peer.user_id)
+            self._call(self._on_peer_gone, room_id, user_id)
 
-    # -- incoming audio ----------------------------------------------------------------------
-
-    def _on_track(self, peer: _Peer, track: Any) -> None:
-        if track.kind != "audio" or peer.reader is not None or peer.state is PeerState.CLOSED:
+    def _on_audio(self, room_id: str, user_id: int, samples: Samples) -> None:
+        room = self._rooms.get(room_id)
+        member = room.members.get(user_id) if room else None
+        if member is None or user_id not in self._heard.get(room_id, _NOBODY):
             return
-        peer.reader = asyncio.create_task(
-            self._read(peer, track), name=f"podium-reader-{peer.room_id}-{peer.user_id}"
-        )
-
-    async def _read(self, peer: _Peer, track: Any) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                frame: Frame = await track.recv()
-                if peer.user_id in self._heard.get(peer.room_id, _NOBODY):
-                    self._accept(peer, frame, loop.time())
-                # else: dropped at the server, whatever the client sends
-        except MediaStreamError:
-            pass
-
-    def _accept(self, peer: _Peer, frame: Frame, now: float) -> None:
-        if not isinstance(frame, AudioFrame) or frame.sample_rate != SAMPLE_RATE:
-            return  # aiortc's Opus decoder always yields 48 kHz audio frames
-        samples = to_mono(frame.to_ndarray(), len(frame.layout.channels))
-        for chunk in peer.chunker.push(samples):
-            peer.jitter.append((now, chunk))
+        now = asyncio.get_running_loop().time()
+        for chunk in member.chunker.push(samples):
+            member.jitter.append((now, chunk))
 
     # -- the mixer ---------------------------------------------------------------------------
 
@@ -333,34 +298,46 @@ class EmbeddedEngine:
             await asyncio.sleep(max(delay, 0.0))
 
     def _tick(self, room: _Room, now: float) -> None:
-        heard = self._heard.get(room.room_id, _NOBODY)
+        speakers = self._heard.get(room.room_id, _NOBODY) & room.members.keys()
         frames: dict[int, Samples] = {}
-        for uid in heard:
-            peer = room.peers.get(uid)
-            frame = _take_fresh(peer.jitter, now) if peer is not None else None
+        for uid in speakers:
+            frame = room.members[uid].next_frame(now)
             if frame is not None:
                 frames[uid] = frame
         result = mix_frames(frames)
-        pts = room.tick * (SAMPLE_RATE * FRAME_MS // 1000)
+        pos = room.tick * FRAME_SAMPLES
         room.tick += 1
-        shared = room.encoder.encode(result.mix, pts)
-        for uid, peer in room.peers.items():
-            minus = result.minus.get(uid)
-            if minus is None:
-                packet = shared
-            else:
-                encoder = room.speaker_encoders.get(uid)
-                if encoder is None:
-                    encoder = room.speaker_encoders[uid] = OpusStream()
-                packet = encoder.encode(minus, pts)
+        # Every heard speaker gets a continuous 20 ms stream: their mix-minus while talking,
+        # the plain mix while not (one encoder each, so switching needs no re-sync).
+        minus: dict[int, bytes] = {}
+        for uid in speakers:
+            encoder = room.speaker_encoders.get(uid)
+            if encoder is None:
+                encoder = room.speaker_encoders[uid] = OpusStream()
+            packet = encoder.encode(result.minus.get(uid, result.mix), pos)
             if packet is not None:
-                peer.outbound.push(packet)
-        room.meter.add(result.levels)
+                minus[uid] = bytes(packet)
+        self._pool.deliver(room.room_id, self._shared(room, pos, result.mix, minus))
+        self._report_levels(room, speakers, result.levels)
+
+    def _shared(self, room: _Room, pos: int, mix: Samples, minus: dict[int, bytes]) -> RoomFrame:
+        """This tick's frame; with the listeners' packet once a packet time is complete."""
+        room.pending.append(mix)
+        if len(room.pending) * FRAME_SAMPLES < self._shared_samples:
+            return RoomFrame(pos, minus)
+        start = pos - (len(room.pending) - 1) * FRAME_SAMPLES
+        packet = room.encoder.encode(np.concatenate(room.pending), start)
+        room.pending.clear()
+        if packet is None:
+            return RoomFrame(pos, minus)
+        return RoomFrame(pos, minus, bytes(packet), start)
+
+    def _report_levels(self, room: _Room, speakers: frozenset[int], levels: Any) -> None:
+        room.meter.add(levels)
         if room.tick % LEVELS_EVERY_TICKS == 0:
-            present = heard & room.peers.keys()
-            levels = room.meter.take(frozenset(present))
-            if levels and self._on_levels is not None:
-                self._call(self._on_levels, room.room_id, levels)
+            report = room.meter.take(speakers)
+            if report and self._on_levels is not None:
+                self._call(self._on_levels, room.room_id, report)
 
     # -- callbacks and helper tasks ----------------------------------------------------------
 
@@ -385,12 +362,3 @@ class EmbeddedEngine:
         task = asyncio.create_task(run())
         self._aux.add(task)
         task.add_done_callback(self._aux.discard)
-
-
-def _take_fresh(jitter: deque[tuple[float, Samples]], now: float) -> Samples | None:
-    """Oldest frame that is not stale; stale ones are dropped rather than mixed late."""
-    while jitter:
-        arrived, frame = jitter.popleft()
-        if now - arrived <= STALE_SECONDS:
-            return frame
-    return None

@@ -40,7 +40,9 @@ class MediaEngine(Protocol):
     async def close(self) -> None:
         """Close every peer and room; after this the engine holds no tasks or sockets."""
 
-    async def connect(self, room_id: str, user_id: int, offer: SessionDescription) -> SessionDescription:
+    async def connect(
+        self, room_id: str, user_id: int, offer: SessionDescription
+    ) -> SessionDescription:
         """Open (or replace) the user's one peer connection in the room and return the answer.
 
         The peer always receives the room's audio (the mix, or mix-minus while heard) and may

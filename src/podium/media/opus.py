@@ -32,9 +32,16 @@ OPUS_BITRATE = 32_000
 
 
 class OpusStream:
-    """One libopus encoder: mono 48 kHz int16 frames in, one packet per 20 ms frame out."""
+    """One libopus encoder: mono 48 kHz int16 frames in, one packet per frame out.
 
-    def __init__(self, bitrate: int = OPUS_BITRATE) -> None:
+    ``frame_ms`` (20/40/60) is the packet duration: the caller passes that many samples.
+    ``expected_loss`` > 0 turns on in-band FEC (LBRR): each packet also carries a coarse
+    copy of the previous frame, which the receiver decodes when a packet is lost.
+    """
+
+    def __init__(
+        self, bitrate: int = OPUS_BITRATE, frame_ms: int = 20, expected_loss: int = 0
+    ) -> None:
         codec = CodecContext.create("libopus", "w")
         assert isinstance(codec, AudioCodecContext)
         codec.bit_rate = bitrate
@@ -42,8 +49,12 @@ class OpusStream:
         codec.layout = "mono"
         codec.sample_rate = SAMPLE_RATE
         codec.time_base = TIME_BASE
-        codec.options = {"application": "voip"}
+        options = {"application": "voip", "frame_duration": str(frame_ms)}
+        if expected_loss > 0:
+            options.update(fec="1", packet_loss=str(expected_loss))
+        codec.options = options
         self._codec = codec
+        self.frame_samples = SAMPLE_RATE * frame_ms // 1000
 
     def encode(self, samples: Samples, pts: int) -> AnyPacket | None:
         """Encode one frame; ``pts`` (48 kHz units) becomes the packet's RTP timestamp offset."""

@@ -1,0 +1,292 @@
+"""``PeerHost``: the aiortc peer connections of one process, and their fast-path senders.
+
+A host holds peers for any number of rooms. It does no mixing: the engine (maybe in another
+process) hands it one ``RoomFrame`` per room per 20 ms tick, with the shared mix for the
+listeners and a mix-minus for each heard speaker, and the host sends them through
+``fastpath``. Uplink audio of heard users is decoded by aiortc and handed to ``on_audio``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from av.audio.frame import AudioFrame
+
+from podium.media import ice
+from podium.media.engine import MediaEngineError
+from podium.media.fastpath import FastPathError, Listener, SilentTrack, fan_out, take_over
+from podium.media.mixer import FRAME_SAMPLES, SAMPLE_RATE, Samples, to_mono
+from podium.media.opus import prefer_opus
+
+log = logging.getLogger(__name__)
+
+AudioSink = Callable[[str, int, Samples], None]
+"""(room_id, user_id, mono 48 kHz samples) for users in the room's heard set."""
+GoneSink = Callable[[str, int, int], None]
+"""(room_id, user_id, peer_id) when a peer failed or was closed by the remote side."""
+
+SR_REFRESH_SECONDS = 1.0
+_NOBODY: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RoomFrame:
+    """One tick of a room's audio. Positions are sample counts on the room clock (48 kHz)."""
+
+    pos: int
+    minus: dict[int, bytes]
+    """Per heard speaker: their mix-minus, 20 ms at ``pos``."""
+    shared: bytes | None = None
+    """The listeners' mix (one packet time long) at ``shared_pos``, when one is complete."""
+    shared_pos: int = 0
+
+
+class PeerState(Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    GONE = "gone"
+    CLOSED = "closed"
+
+
+@dataclass(eq=False)
+class _Peer:
+    room_id: str
+    user_id: int
+    peer_id: int
+    pc: RTCPeerConnection
+    track: SilentTrack = field(default_factory=SilentTrack)
+    state: PeerState = PeerState.CONNECTING
+    reader: asyncio.Task[None] | None = None
+    listener: Listener | None = None
+
+
+@dataclass(eq=False)
+class _Room:
+    heard: frozenset[int] = _NOBODY
+    peers: dict[int, _Peer] = field(default_factory=dict)
+    listeners: list[Listener] = field(default_factory=list)
+    """Fast-path senders of everyone not heard: the shared mix goes to exactly these."""
+    shared_samples: int = FRAME_SAMPLES
+
+
+class PeerHost:
+    def __init__(
+        self,
+        hosts: tuple[str, ...],
+        ice_servers: tuple[list[str], list[str], str, str],
+        on_audio: AudioSink,
+        on_gone: GoneSink,
+    ) -> None:
+        self._hosts = hosts
+        self._ice_servers = ice_servers
+        self._on_audio = on_audio
+        self._on_gone = on_gone
+        self._rooms: dict[str, _Room] = {}
+        self._aux: set[asyncio.Task[Any]] = set()
+        self._sr_task: asyncio.Task[None] | None = None
+
+    # -- control -----------------------------------------------------------------------------
+
+    async def connect(
+        self, room_id: str, user_id: int, peer_id: int, sdp: str, heard: frozenset[int]
+    ) -> str:
+        """Negotiate a new peer; the engine has checked the offer and closed any old peer."""
+        await self.disconnect(room_id, user_id)
+        room = self._rooms.setdefault(room_id, _Room(heard=heard))
+        pc = RTCPeerConnection(ice.rtc_configuration(*self._ice_servers))
+        peer = _Peer(room_id, user_id, peer_id, pc)
+        room.peers[user_id] = peer
+        pc.add_listener("track", lambda track: self._on_track(peer, track))
+        pc.add_listener("connectionstatechange", lambda: self._on_state(peer))
+        try:
+            return await self._negotiate(peer, sdp)
+        except Exception as exc:
+            await self._drop(peer)
+            if isinstance(exc, MediaEngineError):
+                raise
+            log.info("negotiation failed for %s/%s: %r", room_id, user_id, exc)
+            raise MediaEngineError(
+                "could not negotiate the offer (invalid or unsupported SDP)"
+            ) from exc
+
+    async def disconnect(self, room_id: str, user_id: int) -> None:
+        room = self._rooms.get(room_id)
+        peer = room.peers.get(user_id) if room else None
+        if peer is not None:
+            await self._drop(peer)
+
+    def set_heard(self, room_id: str, heard: frozenset[int], shared_samples: int) -> None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        room.heard, room.shared_samples = heard, shared_samples
+        for peer in room.peers.values():
+            if peer.listener is not None:
+                self._place(room, peer.listener)
+
+    def deliver(self, room_id: str, frame: RoomFrame) -> None:
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        if frame.shared is not None:
+            fan_out(room.listeners, frame.shared, frame.shared_pos)
+        for uid, payload in frame.minus.items():
+            peer = room.peers.get(uid)
+            if peer is not None and peer.listener is not None and uid in room.heard:
+                peer.listener.send(payload, frame.pos)
+
+    async def close_room(self, room_id: str) -> None:
+        room = self._rooms.get(room_id)
+        if room is not None:
+            for peer in list(room.peers.values()):
+                await self._drop(peer)
+
+    async def close(self) -> None:
+        for room_id in list(self._rooms):
+            await self.close_room(room_id)
+        pending = list(self._aux) + ([self._sr_task] if self._sr_task else [])
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self._sr_task = None
+
+    def counts(self) -> tuple[int, int, int]:
+        """(rooms, peers, running tasks) held by this host."""
+        peers = [p for r in self._rooms.values() for p in r.peers.values()]
+        tasks = sum(1 for p in peers if p.reader is not None and not p.reader.done())
+        tasks += sum(1 for t in self._aux if not t.done())
+        return len(self._rooms), len(peers), tasks
+
+    # -- peers -------------------------------------------------------------------------------
+
+    async def _negotiate(self, peer: _Peer, sdp: str) -> str:
+        pc = peer.pc
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        transceivers = pc.getTransceivers()
+        if len(transceivers) != 1:
+            raise MediaEngineError("the offer must have exactly one audio m-line")
+        prefer_opus(transceivers[0])  # the mix is pre-encoded Opus; nothing else can carry it
+        pc.addTrack(peer.track)  # never yields: the fast path sends instead (see fastpath)
+        answer = await pc.createAnswer()
+        with ice.host_addresses(self._hosts):
+            await pc.setLocalDescription(answer)
+        if peer.state is not PeerState.CONNECTING and peer.state is not PeerState.CONNECTED:
+            raise MediaEngineError("the peer was closed while connecting")
+        return str(pc.localDescription.sdp)
+
+    def _on_state(self, peer: _Peer) -> None:
+        state = peer.pc.connectionState
+        if state == "connected" and peer.state is PeerState.CONNECTING:
+            peer.state = PeerState.CONNECTED
+            self._start_fast_path(peer)
+        elif state in ("failed", "closed") and peer.state in (
+            PeerState.CONNECTING,
+            PeerState.CONNECTED,
+        ):
+            # Only remote-side endings get here: our own closes mark the peer CLOSED first.
+            self._gone(peer)
+
+    def _start_fast_path(self, peer: _Peer) -> None:
+        room = self._rooms.get(peer.room_id)
+        if room is None or room.peers.get(peer.user_id) is not peer:
+            return
+        try:
+            peer.listener = take_over(peer.pc, peer.user_id, random.getrandbits(16))
+        except FastPathError:
+            # Loud on purpose: this means aiortc's internals changed under us.
+            log.exception("fast path unavailable for %s/%s", peer.room_id, peer.user_id)
+            self._gone(peer)
+            return
+        self._place(room, peer.listener)
+        if self._sr_task is None:
+            self._sr_task = asyncio.create_task(self._refresh_sender_reports())
+
+    def _place(self, room: _Room, lis: Listener) -> None:
+        """Put a sender on the shared list or off it (heard), never overlapping in time."""
+        listening = lis.uid not in room.heard
+        if listening and lis not in room.listeners:
+            room.listeners.append(lis)
+            lis.min_pos = lis.last_pos + FRAME_SAMPLES if lis.packets else -1  # after 20 ms
+        elif not listening and lis in room.listeners:
+            room.listeners.remove(lis)
+            lis.min_pos = lis.last_pos + room.shared_samples if lis.packets else -1
+
+    def _gone(self, peer: _Peer) -> None:
+        peer.state = PeerState.GONE
+        log.info("peer %s/%s gone (%s)", peer.room_id, peer.user_id, peer.pc.connectionState)
+
+        async def cleanup() -> None:
+            await self._drop(peer)
+            self._on_gone(peer.room_id, peer.user_id, peer.peer_id)
+
+        self._spawn(cleanup())
+
+    async def _drop(self, peer: _Peer) -> None:
+        """Forget and close one peer (idempotent); the room goes when its last peer does."""
+        if peer.state is PeerState.CLOSED:
+            return
+        peer.state = PeerState.CLOSED
+        room = self._rooms.get(peer.room_id)
+        if room is not None and room.peers.get(peer.user_id) is peer:
+            del room.peers[peer.user_id]
+            if peer.listener is not None and peer.listener in room.listeners:
+                room.listeners.remove(peer.listener)
+            if not room.peers:
+                del self._rooms[peer.room_id]
+        if peer.reader is not None:
+            peer.reader.cancel()
+            await asyncio.gather(peer.reader, return_exceptions=True)
+        peer.track.stop()
+        await peer.pc.close()
+
+    async def _refresh_sender_reports(self) -> None:
+        while self._rooms:
+            await asyncio.sleep(SR_REFRESH_SECONDS)
+            for room in self._rooms.values():
+                for peer in room.peers.values():
+                    if peer.listener is not None:
+                        peer.listener.refresh_sender_report()
+        self._sr_task = None  # restarted by the next connected peer
+
+    # -- uplink audio ------------------------------------------------------------------------
+
+    def _on_track(self, peer: _Peer, track: Any) -> None:
+        if track.kind != "audio" or peer.reader is not None or peer.state is PeerState.CLOSED:
+            return
+        peer.reader = asyncio.create_task(
+            self._read(peer, track), name=f"podium-reader-{peer.room_id}-{peer.user_id}"
+        )
+
+    async def _read(self, peer: _Peer, track: Any) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                room = self._rooms.get(peer.room_id)
+                if room is None or peer.user_id not in room.heard:
+                    continue  # dropped at the server, whatever the client sends
+                if isinstance(frame, AudioFrame) and frame.sample_rate == SAMPLE_RATE:
+                    samples = to_mono(frame.to_ndarray(), len(frame.layout.channels))
+                    self._on_audio(peer.room_id, peer.user_id, samples)
+        except MediaStreamError:
+            pass
+
+    def _spawn(self, coro: Any) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("peer host background task failed")
+
+        task = asyncio.create_task(run())
+        self._aux.add(task)
+        task.add_done_callback(self._aux.discard)
