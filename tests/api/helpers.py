@@ -33,15 +33,24 @@ def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @dataclass
 class Member:
-    """A member with an API token: the client, the account and the raw HTTP client."""
+    """A member with an API token: the account, and a client made when first used (making
+    an httpx client costs ~70 ms, too much to spend on hundreds of bulk members)."""
 
-    client: PodiumClient
+    server: Server
     account: Account
     token: str
+    _client: PodiumClient | None = None
 
     @property
     def id(self) -> int:
         return self.account.id
+
+    @property
+    def client(self) -> PodiumClient:
+        if self._client is None:
+            self._client = PodiumClient(self.server.url, self.token)
+            self.server._clients.append(self._client)
+        return self._client
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -52,9 +61,7 @@ async def member(server: Server, username: str, admin: bool = False) -> Member:
     account = await server.services.accounts.create_user(
         username, username.title(), "password-" + username, is_admin=admin)
     _, token = await server.services.accounts.create_token(account.id, "tests")
-    client = PodiumClient(server.url, token)
-    server._clients.append(client)
-    return Member(client, account, token)
+    return Member(server, account, token)
 
 
 async def members(server: Server, *names: str) -> list[Member]:
@@ -98,12 +105,8 @@ async def bulk_members(server: Server, prefix: str, count: int) -> list[Member]:
         await s.flush()
         s.add_all(ApiToken(token_hash=digest(t), hint=t[:8], name="bulk", user_id=u.id,
                            created_at=now) for u, t in zip(users, tokens, strict=True))
-    result = []
-    for user, token in zip(users, tokens, strict=True):
-        client = PodiumClient(server.url, token)
-        server._clients.append(client)
-        result.append(Member(client, Account.of(user), token))
-    return result
+    return [Member(server, Account.of(user), token)
+            for user, token in zip(users, tokens, strict=True)]
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 10.0,

@@ -1,3 +1,3 @@
-from tests.api.helpers import fast_passwords
+from tests.api.conftest import fast_passwords, make_server, server
 
-__all__ = ["fast_passwords"]
+__all__ = ["fast_passwords", "make_server", "server"]
