@@ -1,0 +1,1 @@
+"""Shared helpers for Podium's media benchmark suite (see benchmarks/README.md)."""

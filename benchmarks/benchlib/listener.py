@@ -1,0 +1,160 @@
+"""A listener that does real ICE + DTLS with aiortc, then counts RTP as cheaply as possible.
+
+Setup is stock aiortc (offer/answer, ICE checks, DTLS handshake, SRTP keys). The cheap part:
+once candidates are gathered, the listener's aioice ``StunProtocol.datagram_received`` (the
+first Python code that sees each UDP datagram) is wrapped. RTP datagrams (first byte
+128..191, payload-type byte not an RTCP type) are counted there and go no further: no STUN
+parse, no asyncio queue, no SRTP unprotect, no jitter buffer, no decoder. Everything else
+(STUN consent checks and their responses, DTLS, RTCP) takes the normal aiortc path, so the
+connection stays alive on both sides.
+
+To prove the counted datagrams are real media for this listener, 1 in 256 (and the first) is
+SRTP-unprotected with the listener's own DTLS-derived key: ``verified_ok`` vs ``verified_bad``.
+The first counted packet's arrival time gives join -> first audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from benchlib.batchrecv import BatchReceiver, Sink
+from benchlib.signalling import JanusHttp, podium_request
+from podium.media import ice
+
+VERIFY_MASK = 255  # verify packet 1, 257, 513, ...
+
+
+def is_rtp(data: bytes) -> bool:
+    return 127 < data[0] < 192 and len(data) > 1 and not 191 < data[1] < 224
+
+
+class SilentTrack(MediaStreamTrack):
+    """A microphone that never produces a frame (a listener's muted mic).
+
+    Without a track, aiortc's ``RTCRtpSender._run_rtp`` polls every 20 ms per connection,
+    which would cost the generator more than counting packets does.
+    """
+
+    kind = "audio"
+
+    async def recv(self) -> Any:
+        await asyncio.get_running_loop().create_future()  # never resolves
+
+
+class FastListener:
+    def __init__(self, ice_host: str, drop_rate: float = 0.0) -> None:
+        self.ice_host = ice_host
+        self.drop_rate = drop_rate  # in-process loss injection (the kernel here has no netem)
+        self.pc = RTCPeerConnection(ice.rtc_configuration([]))
+        self.packets = 0
+        self.dropped = 0
+        self.verified_ok = 0
+        self.verified_bad = 0
+        self.started_at = 0.0
+        self.first_at: float | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.pc.connectionState == "connected"
+
+    def _dtls(self) -> Any:
+        return self.pc.getTransceivers()[0].receiver.transport
+
+    def _install_counter(self) -> None:
+        dtls = self._dtls()
+        connection = dtls.transport._connection
+        for protocol in connection._protocols:
+            self._original = protocol.datagram_received
+            protocol.datagram_received = self._make_counter(protocol.datagram_received, dtls)
+
+    def move_to(self, batch: BatchReceiver) -> bool:
+        """Hand this listener's socket to a batch receiver (after setup); False if not up."""
+        dtls = self._dtls()
+        connection = dtls.transport._connection
+        pair = connection._nominated.get(1)
+        if pair is None or not self.connected:
+            return False
+
+        def count(view: memoryview, off: int, size: int) -> None:
+            if self.drop_rate and random.random() < self.drop_rate:
+                self.dropped += 1
+                return
+            self.packets += 1
+            if (self.packets & VERIFY_MASK) == 1:
+                srtp = dtls._rx_srtp
+                try:
+                    srtp.unprotect(bytes(view[off : off + size]))
+                    self.verified_ok += 1
+                except Exception:
+                    self.verified_bad += 1
+
+        batch.add(Sink(pair.protocol.transport, count, self._original, pair.remote_addr))
+        return True
+
+    def _make_counter(
+        self, original: Callable[[bytes, tuple[Any, ...]], None], dtls: Any
+    ) -> Callable[[bytes, tuple[Any, ...]], None]:
+        drop = self.drop_rate
+        rand = random.random
+
+        def verify(data: bytes) -> None:
+            if self.first_at is None:
+                self.first_at = time.monotonic()
+            srtp = dtls._rx_srtp
+            if srtp is None:
+                return
+            try:
+                srtp.unprotect(data)
+                self.verified_ok += 1
+            except Exception:
+                self.verified_bad += 1
+
+        def counter(data: bytes, addr: tuple[Any, ...]) -> None:
+            b0 = data[0]
+            if 127 < b0 < 192 and not 191 < data[1] < 224:
+                if drop and rand() < drop:
+                    self.dropped += 1
+                    return
+                self.packets += 1
+                if (self.packets & VERIFY_MASK) == 1:
+                    verify(data)
+                return
+            original(data, addr)
+
+        return counter
+
+    async def join_podium(self, socket_path: str, room: str, uid: int) -> None:
+        """Offer like a browser (one sendrecv audio m-line, nothing sent), get the answer."""
+        self.started_at = time.monotonic()
+        self.pc.addTransceiver(SilentTrack(), direction="sendrecv")
+        with ice.host_addresses([self.ice_host]):
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+        self._install_counter()
+        reply = await podium_request(
+            socket_path,
+            {"op": "connect", "room": room, "uid": uid, "sdp": self.pc.localDescription.sdp},
+        )
+        await self.pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+
+    async def join_janus(self, janus: JanusHttp, mountpoint: int) -> None:
+        """Janus offers (sendonly audio), we answer; the answer carries our host candidate."""
+        self.started_at = time.monotonic()
+        session, handle, offer = await janus.watch(mountpoint)
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        with ice.host_addresses([self.ice_host]):
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._install_counter()
+        await janus.start(session, handle, self.pc.localDescription.sdp)
+
+    async def wait_audio(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.first_at is None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.002)
+        return self.first_at is not None

@@ -1,0 +1,102 @@
+"""Client side of the two signalling paths: Podium's bench server (Unix socket, JSON lines)
+and Janus's HTTP API (Streaming plugin ``watch`` / ``start``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+
+async def podium_request(socket_path: str, message: dict[str, Any]) -> dict[str, Any]:
+    """One request/response on the bench server's Unix socket (one JSON object per line)."""
+    reader, writer = await asyncio.open_unix_connection(socket_path, limit=1 << 20)
+    try:
+        writer.write(json.dumps(message).encode() + b"\n")
+        await writer.drain()
+        line = await reader.readline()
+    finally:
+        writer.close()
+    if not line:
+        raise ConnectionError("bench server closed the connection")
+    reply: dict[str, Any] = json.loads(line)
+    if not reply.get("ok"):
+        raise RuntimeError(f"bench server: {reply.get('error')}")
+    return reply
+
+
+class JanusHttp:
+    """Just enough of the Janus HTTP API (plain JSON, one TCP connection per request)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8088, base: str = "/janus") -> None:
+        self.host, self.port, self.base = host, port, base
+
+    async def _http(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
+        try:
+            data = json.dumps(body).encode() if body is not None else b""
+            head = (
+                f"{method} {self.base}{path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                f"Connection: close\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n"
+            )
+            writer.write(head.encode() + data)
+            await writer.drain()
+            raw = await reader.read()
+        finally:
+            writer.close()
+        header, _, payload = raw.partition(b"\r\n\r\n")
+        if b"transfer-encoding: chunked" in header.lower():
+            payload = _dechunk(payload)
+        return json.loads(payload)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        body = {**body, "transaction": secrets.token_hex(6)}
+        reply: dict[str, Any] = await self._http("POST", path, body)
+        if reply.get("janus") == "error":
+            raise RuntimeError(f"janus: {reply}")
+        return reply
+
+    async def watch(self, mountpoint: int) -> tuple[int, int, str]:
+        """create + attach streaming + watch; returns (session, handle, offer SDP)."""
+        session = (await self._post("", {"janus": "create"}))["data"]["id"]
+        handle = (
+            await self._post(f"/{session}", {"janus": "attach", "plugin": "janus.plugin.streaming"})
+        )["data"]["id"]
+        await self._post(
+            f"/{session}/{handle}",
+            {"janus": "message", "body": {"request": "watch", "id": mountpoint}},
+        )
+        for _ in range(20):  # long-poll for the event carrying the JSEP offer (bounded)
+            events = await self._http("GET", f"/{session}?maxev=5")
+            for event in events if isinstance(events, list) else [events]:
+                if event.get("janus") == "event":
+                    if "error" in json.dumps(event.get("plugindata", {})):
+                        raise RuntimeError(f"janus watch failed: {event}")
+                    if "jsep" in event:
+                        return session, handle, str(event["jsep"]["sdp"])
+        raise TimeoutError("janus sent no offer")
+
+    async def start(self, session: int, handle: int, answer_sdp: str) -> None:
+        await self._post(
+            f"/{session}/{handle}",
+            {
+                "janus": "message",
+                "body": {"request": "start"},
+                "jsep": {"type": "answer", "sdp": answer_sdp},
+            },
+        )
+
+
+def _dechunk(payload: bytes) -> bytes:
+    out = bytearray()
+    rest = payload
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        rest = rest[size + 2 :]
+    return bytes(out)

@@ -1,0 +1,171 @@
+"""Listener load generator: N real WebRTC listeners that count delivered RTP cheaply.
+
+Targets: ``podium`` (bench_server.py's Unix socket) or ``janus`` (Streaming plugin over
+the HTTP API). See benchlib/listener.py for how packets are counted at the listener.
+
+Control protocol (so several generator processes can share one measurement window):
+after setup it prints one JSON line ``{"event": "ready", ...}``; then each ``mark`` line
+on stdin is answered with a snapshot (packet counts, its own CPU and RSS); ``quit`` exits.
+
+    python benchmarks/loadgen.py --target podium --socket /tmp/podium.sock -n 500
+    python benchmarks/loadgen.py --target janus --ice-host 127.0.0.2 -n 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchlib import procstat  # noqa: E402
+from benchlib.batchrecv import BatchReceiver  # noqa: E402
+from benchlib.listener import FastListener  # noqa: E402
+from benchlib.signalling import JanusHttp  # noqa: E402
+
+
+def emit(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def join_one(args: argparse.Namespace, index: int, janus: JanusHttp) -> FastListener:
+    listener = FastListener(args.ice_host, drop_rate=args.drop)
+    if args.target == "podium":
+        await listener.join_podium(args.socket, args.room, args.uid_base + index)
+    else:
+        await listener.join_janus(janus, args.mountpoint)
+    return listener
+
+
+async def setup(args: argparse.Namespace) -> tuple[list[FastListener], dict[str, Any]]:
+    janus = JanusHttp(port=args.janus_port)
+    listeners: list[FastListener] = []
+    errors: list[str] = []
+    joins_ms: list[float] = []
+    t0 = time.monotonic()
+    deadline = t0 + args.setup_timeout
+
+    # 1. sequential joins, each timed from its offer/watch to its first RTP packet
+    for i in range(min(args.timed_joins, args.n)):
+        try:
+            listener = await join_one(args, i, janus)
+            listeners.append(listener)
+            if await listener.wait_audio(10.0) and listener.first_at is not None:
+                joins_ms.append((listener.first_at - listener.started_at) * 1000)
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    # 2. the rest, a few at a time (bounded by the setup deadline)
+    sem = asyncio.Semaphore(args.concurrency)
+
+    async def guarded(i: int) -> None:
+        if time.monotonic() > deadline:
+            errors.append("setup deadline")
+            return
+        async with sem:
+            try:
+                listeners.append(await asyncio.wait_for(join_one(args, i, janus), 30))
+            except Exception as exc:
+                errors.append(repr(exc))
+
+    await asyncio.gather(*(guarded(i) for i in range(len(listeners) + len(errors), args.n)))
+    while time.monotonic() < deadline and sum(x.connected for x in listeners) < len(listeners):  # noqa: ASYNC110, E501
+        await asyncio.sleep(0.25)
+    # every connected listener should have had a first packet; give stragglers a moment
+    end = time.monotonic() + 5
+    while time.monotonic() < end and any(x.first_at is None for x in listeners if x.connected):  # noqa: ASYNC110, E501
+        await asyncio.sleep(0.1)
+    info = {
+        "event": "ready",
+        "pid": os.getpid(),
+        "requested": args.n,
+        "created": len(listeners),
+        "connected": sum(x.connected for x in listeners),
+        "with_audio": sum(x.first_at is not None for x in listeners),
+        "setup_s": round(time.monotonic() - t0, 2),
+        "join_to_first_audio_ms": [round(x, 1) for x in joins_ms],
+        "errors": errors[:5],
+        "error_count": len(errors),
+    }
+    return listeners, info
+
+
+def snapshot(listeners: list[FastListener]) -> dict[str, Any]:
+    use = procstat.cpu()
+    return {
+        "event": "mark",
+        "t": time.monotonic(),
+        "cpu_user": use.user,
+        "cpu_sys": use.system,
+        "rss_mb": round(procstat.rss_mb(), 1),
+        "per_listener": [x.packets for x in listeners if x.connected],
+        "dropped": sum(x.dropped for x in listeners),
+        "verified_ok": sum(x.verified_ok for x in listeners),
+        "verified_bad": sum(x.verified_bad for x in listeners),
+        "connected": sum(x.connected for x in listeners),
+    }
+
+
+async def main(args: argparse.Namespace) -> None:
+    listeners, info = await setup(args)
+    batch = None
+    if args.batch_tick > 0:
+        batch = BatchReceiver(args.batch_tick)
+        info["batched"] = sum(x.move_to(batch) for x in listeners)
+        batch.start()
+    emit(info)
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    profiler = None
+    while line := await reader.readline():
+        command = line.decode().strip()
+        if command == "mark":
+            emit({**snapshot(listeners), "syscalls": batch.syscalls if batch else None})
+            if args.profile and profiler is None:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
+            elif profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+        elif command == "quit":
+            break
+    # No orderly close: the target is torn down right after; closing thousands of peers
+    # would only add minutes of DTLS alerts.
+    os._exit(0)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--target", choices=("podium", "janus"), required=True)
+    parser.add_argument("-n", type=int, required=True, help="listeners in this process")
+    parser.add_argument("--socket", default="/tmp/podium-bench.sock", help="podium signalling")
+    parser.add_argument("--room", default="bench")
+    parser.add_argument("--uid-base", type=int, default=1000)
+    parser.add_argument("--janus-port", type=int, default=8088)
+    parser.add_argument("--mountpoint", type=int, default=1)
+    parser.add_argument("--ice-host", default="127.0.0.1")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--timed-joins", type=int, default=0, help="first K joins sequential")
+    parser.add_argument("--setup-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--batch-tick", type=float, default=0.1,
+        help="after setup, drain sockets with recvmmsg every TICK s (0 = per-datagram asyncio)",
+    )  # fmt: skip
+    parser.add_argument("--profile", help="cProfile the window between two marks to this file")
+    parser.add_argument("--drop", type=float, default=0.0, help="drop this share of RTP")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.ERROR)
+    asyncio.run(main(parse_args()))

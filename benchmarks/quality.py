@@ -1,0 +1,288 @@
+"""Mouth-to-ear delay and PESQ through Podium's engine vs a direct peer-to-peer path.
+
+One speaker peer and one decoding listener peer (both aiortc, in this process). Paths:
+
+* ``p2p``: speaker -> listener directly (one loopback hop): the baseline;
+* ``podium``: speaker -> bench_server.py (the engine under test, pinned to core 0) -> listener.
+
+Delay: the speaker sends a 5 ms click at the start of every 25th 20 ms frame (every 500 ms)
+and logs when each frame left its track; the listener logs when each decoded frame arrived.
+delay = arrival of the frame holding a click onset - send time of that click's frame.
+Both ends are in one process (one monotonic clock). The p2p figure is the client-side part
+(encode, jitter buffer, decode); "added by the server" = podium - p2p.
+
+PESQ (ITU-T P.862.2 wide band, ``pesq`` package): the speech clip is sent once, the decoded
+recording is placed on the timeline by RTP timestamp (gaps stay silent: aiortc has no packet
+loss concealment), resampled to 16 kHz, aligned by cross-correlation and scored. Loss is
+injected in-process on RTP only (this kernel has no ``sch_netem``): each loopback hop drops
+a packet with probability p, like ``netem loss p`` on ``lo`` would (p2p: 1 hop, podium: 2).
+
+Prints one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
+from av.audio.frame import AudioFrame  # noqa: E402
+from benchlib.audio import FRAME, Samples, click_train, load48, to_16k  # noqa: E402
+from benchlib.listener import SilentTrack, is_rtp  # noqa: E402
+from benchlib.procstat import percentile  # noqa: E402
+from benchlib.signalling import podium_request  # noqa: E402
+
+from podium.media import ice  # noqa: E402
+from podium.media.mixer import to_mono  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+HOST = "127.0.0.1"
+SOCKET = "/tmp/podium-quality.sock"
+CLICK_EVERY = 25  # frames: 500 ms
+
+
+class ClipTrack(MediaStreamTrack):
+    """Silent until ``play()``; then the clip once (then silence), paced at 20 ms.
+
+    Logs each frame's send time.
+    """
+
+    kind = "audio"
+
+    def __init__(self, clip: Samples) -> None:
+        super().__init__()
+        self.clip = clip
+        self.index = 0
+        self.sent_at: list[float] = []
+        self.start: float | None = None
+        self.armed = asyncio.Event()
+
+    def play(self) -> None:
+        self.armed.set()
+
+    async def recv(self) -> AudioFrame:
+        await self.armed.wait()
+        loop = asyncio.get_running_loop()
+        if self.start is None:
+            self.start = loop.time()
+        due = self.start + self.index * 0.02
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
+        chunk = self.clip[self.index * FRAME : (self.index + 1) * FRAME]
+        if chunk.size < FRAME:
+            chunk = np.concatenate([chunk, np.zeros(FRAME - chunk.size, dtype=np.int16)])
+        frame = AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = self.index * FRAME
+        frame.time_base = Fraction(1, 48000)
+        self.sent_at.append(time.monotonic())
+        self.index += 1
+        return frame
+
+
+class Recorder:
+    """Decodes the received track; keeps (arrival time, pts, mono samples) per frame."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, int, Samples]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def attach(self, track: Any) -> None:
+        if track.kind == "audio" and self.task is None:
+            self.task = asyncio.create_task(self._run(track))
+
+    async def _run(self, track: Any) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                samples = to_mono(frame.to_ndarray(), len(frame.layout.channels))
+                self.frames.append((time.monotonic(), int(frame.pts or 0), samples))
+        except MediaStreamError:
+            pass
+
+    def timeline(self) -> Samples:
+        """Samples placed by RTP timestamp; missing packets stay as silence."""
+        if not self.frames:
+            return np.zeros(0, dtype=np.int16)
+        first = self.frames[0][1]
+        end = max(pts - first + s.size for _, pts, s in self.frames)
+        out = np.zeros(end, dtype=np.int16)
+        for _, pts, s in self.frames:
+            out[pts - first : pts - first + s.size] = s
+        return out
+
+
+def _pair_protocols(pc: RTCPeerConnection) -> list[Any]:
+    dtls = pc.getTransceivers()[0].sender.transport
+    return list(dtls.transport._connection._protocols)
+
+
+def drop_incoming(pc: RTCPeerConnection, p: float) -> None:
+    for protocol in _pair_protocols(pc):
+        original = protocol.datagram_received
+
+        def receive(data: bytes, addr: Any, original: Any = original) -> None:
+            if is_rtp(data) and random.random() < p:
+                return
+            original(data, addr)
+
+        protocol.datagram_received = receive
+
+
+def drop_outgoing(pc: RTCPeerConnection, p: float) -> None:
+    for protocol in _pair_protocols(pc):
+        original = protocol.send_data
+
+        async def send(data: bytes, addr: Any, original: Any = original) -> None:
+            if is_rtp(data) and random.random() < p:
+                return
+            await original(data, addr)
+
+        protocol.send_data = send
+
+
+async def _wait_connected(*pcs: RTCPeerConnection, timeout: float = 20) -> None:
+    async with asyncio.timeout(timeout):
+        while any(pc.connectionState != "connected" for pc in pcs):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def session(path: str, clip: Samples, seconds: float, loss: float) -> tuple[
+    ClipTrack, Recorder
+]:  # fmt: skip
+    """Connect speaker and listener over ``path``, play ``clip`` once, record ``seconds``."""
+    track = ClipTrack(clip)
+    recorder = Recorder()
+    speaker = RTCPeerConnection(ice.rtc_configuration([]))
+    listener = RTCPeerConnection(ice.rtc_configuration([]))
+    listener.add_listener("track", recorder.attach)
+    speaker.addTransceiver(track, direction="sendrecv")  # silent until play()
+    try:
+        if path == "p2p":
+            with ice.host_addresses([HOST]):
+                await speaker.setLocalDescription(await speaker.createOffer())
+                await listener.setRemoteDescription(speaker.localDescription)
+                await listener.setLocalDescription(await listener.createAnswer())
+            await speaker.setRemoteDescription(listener.localDescription)
+        else:
+            listener.addTransceiver(SilentTrack(), direction="sendrecv")
+            for uid, pc in ((1, speaker), (2, listener)):
+                with ice.host_addresses([HOST]):
+                    await pc.setLocalDescription(await pc.createOffer())
+                reply = await podium_request(
+                    SOCKET,
+                    {"op": "connect", "room": "q", "uid": uid, "sdp": pc.localDescription.sdp},
+                )
+                await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        await _wait_connected(speaker, listener)
+        if loss:
+            drop_outgoing(speaker, loss)  # hop 1
+            if path != "p2p":
+                drop_incoming(listener, loss)  # hop 2
+        await asyncio.sleep(1.0)  # let the path settle before the clip starts
+        recorder.frames.clear()
+        track.play()
+        await asyncio.sleep(seconds)
+    finally:
+        await speaker.close()
+        await listener.close()
+        if path != "p2p":
+            for uid in (1, 2):
+                await podium_request(SOCKET, {"op": "disconnect", "room": "q", "uid": uid})
+    return track, recorder
+
+
+def click_delays(track: ClipTrack, recorder: Recorder) -> dict[str, Any]:
+    sends = [t for i, t in enumerate(track.sent_at) if i % CLICK_EVERY == 0]
+    delays: list[float] = []
+    quiet = True
+    for arrived, _, samples in recorder.frames:
+        loud = int(np.max(np.abs(samples))) > 3000 if samples.size else False
+        if loud and quiet:
+            before = [s for s in sends if s <= arrived]
+            if before and arrived - before[-1] < 0.45:
+                delays.append((arrived - before[-1]) * 1000)
+        quiet = not loud
+    return {
+        "sent": len(sends),
+        "matched": len(delays),
+        "p50_ms": percentile(delays, 50),
+        "p95_ms": percentile(delays, 95),
+        "all_ms": [round(d, 1) for d in delays],
+    }
+
+
+def pesq_score(reference48: Samples, recorder: Recorder) -> float:
+    from pesq import pesq
+    from scipy.signal import correlate
+
+    ref = to_16k(reference48)
+    deg = to_16k(recorder.timeline())
+    if deg.size < ref.size // 2:
+        return float("nan")
+    corr = correlate(deg, ref, mode="full", method="fft")
+    lag = int(np.argmax(corr)) - (ref.size - 1)
+    deg = deg[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag), deg])
+    deg = np.concatenate([deg, np.zeros(max(0, ref.size - deg.size))])[: ref.size]
+    return float(pesq(16000, ref.astype(np.float32), deg.astype(np.float32), "wb"))
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    clicks = click_train(args.delay_seconds)
+    speech = load48(args.wav)
+    speech = np.concatenate([np.zeros(FRAME * 10, dtype=np.int16), speech])
+    result: dict[str, Any] = {"delay": {}, "pesq": {}, "loss_injection": "in-process, RTP only"}
+    for path in ("p2p", "podium"):
+        track, rec = await session(path, clicks, args.delay_seconds + 0.5, 0.0)
+        result["delay"][path] = click_delays(track, rec)
+        print(f"delay {path}: {result['delay'][path]['p50_ms']:.1f} ms p50", file=sys.stderr)
+        scores: dict[str, float] = {}
+        for loss in args.losses:
+            track, rec = await session(path, speech, speech.size / 48000 + 1.0, loss)
+            scores[f"{loss:.0%}"] = round(pesq_score(speech, rec), 3)
+            print(f"pesq {path} loss {loss:.0%}: {scores[f'{loss:.0%}']}", file=sys.stderr)
+        result["pesq"][path] = scores
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--engine", default="podium.media.embedded.EmbeddedEngine")
+    parser.add_argument("--wav", required=True, help="speech clip (any rate, 16-bit)")
+    parser.add_argument("--log-dir", default="/tmp")
+    parser.add_argument("--delay-seconds", type=float, default=15.0)
+    parser.add_argument("--losses", default="0,0.02,0.05")
+    args = parser.parse_args()
+    args.losses = [float(x) for x in args.losses.split(",")]
+    err = open(os.path.join(args.log_dir, "quality-server.err"), "w")  # noqa: SIM115
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", sys.executable, str(HERE / "bench_server.py"), "--engine",
+         args.engine, "--speakers", "1", "--room", "q", "--socket", SOCKET],
+        stdout=subprocess.PIPE, stderr=err,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # {"event": "ready"}
+        result = asyncio.run(run(args))
+    finally:
+        server.terminate()
+        server.wait(10)
+        err.close()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
