@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+RATE_PATTERN = r"^\s*[1-9][0-9]*\s*/\s*[0-9]+(\.[0-9]+)?\s*$"  # "COUNT/SECONDS"
+
 
 def _split_list(value: Any) -> Any:
     # Environment variables carry lists as comma-separated text.
@@ -43,6 +45,30 @@ class Settings(BaseSettings):
     turn_username: str = ""
     turn_password: str = ""
 
+    # --- rate limits and sign-in lockout (podium.services.ratelimit) ---------------------------
+    # "COUNT/SECONDS": a bucket of COUNT refilled evenly over SECONDS. Per address (sign-in,
+    # sign-up, invite checks) or per account (the rest). In-memory: one node's view.
+    rate_signin: str = Field(default="30/300", pattern=RATE_PATTERN)
+    rate_signup: str = Field(default="10/3600", pattern=RATE_PATTERN)
+    rate_invite_check: str = Field(default="60/60", pattern=RATE_PATTERN)
+    rate_invite_create: str = Field(default="20/3600", pattern=RATE_PATTERN)
+    rate_token_create: str = Field(default="20/3600", pattern=RATE_PATTERN)
+    rate_room_create: str = Field(default="10/600", pattern=RATE_PATTERN)
+    rate_hand_raise: str = Field(default="10/60", pattern=RATE_PATTERN)
+    rate_ping: str = Field(default="10/60", pattern=RATE_PATTERN)
+    rate_report: str = Field(default="10/3600", pattern=RATE_PATTERN)
+    # This many failed sign-ins within lockout_seconds lock that username (existing or not) or
+    # that address out for lockout_seconds.
+    lockout_failures_per_username: int = Field(default=5, ge=1)
+    lockout_failures_per_address: int = Field(default=20, ge=1)
+    lockout_seconds: float = Field(default=900.0, gt=0)
+    # WebSocket commands per connection: ws_rate a second, bursts of ws_burst; a client refused
+    # ws_flood_limit times is closed with 4008.
+    ws_rate: float = Field(default=20.0, gt=0)
+    ws_burst: float = Field(default=60.0, ge=1)
+    ws_flood_limit: int = Field(default=100, ge=1)
+    # --- end of rate limits ------------------------------------------------------------------
+
     invite_quota: int = 5
     invite_ttl_days: int = 7
     session_ttl_days: int = 30
@@ -51,6 +77,15 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 20.0
     audience_coalesce_seconds: float = 0.5
     max_rooms_per_user: int = 3
+
+    # --- media engine (podium.media) ---------------------------------------------------------
+    # Worker processes holding the peer connections: -1 = one per CPU core, 0 = all in the
+    # server process (small installs, tests).
+    media_workers: int = Field(default=-1, ge=-1)
+    # Opus frame duration of the listeners' shared mix: longer = fewer packets, less CPU.
+    media_listener_ptime_ms: Literal[20, 40, 60] = 20
+    # Opus in-band FEC on the listeners' mix, tuned for this expected loss (0 = FEC off).
+    media_expected_loss_percent: int = Field(default=10, ge=0, le=100)
 
     @field_validator("ice_hosts", "stun_urls", "turn_urls", mode="before")
     @classmethod
@@ -78,15 +113,6 @@ def _development_secret(data_dir: Path) -> str:
     """A per-install secret kept in the data directory, so restarts keep sessions valid."""
     path = data_dir / "secret_key"
     if path.exists():
-    # --- media engine (podium.media) ---------------------------------------------------------
-    # Worker processes holding the peer connections: -1 = one per CPU core, 0 = all in the
-    # server process (small installs, tests).
-    media_workers: int = Field(default=-1, ge=-1)
-    # Opus frame duration of the listeners' shared mix: longer = fewer packets, less CPU.
-    media_listener_ptime_ms: Literal[20, 40, 60] = 20
-    # Opus in-band FEC on the listeners' mix, tuned for this expected loss (0 = FEC off).
-    media_expected_loss_percent: int = Field(default=10, ge=0, le=100)
-
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)

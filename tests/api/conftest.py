@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers import fast_passwords
+from tests.api.helpers import fast_passwords, shared_tls_context
 from tests.conftest import Server, run_server
 
-__all__ = ["fast_passwords", "make_server", "server"]
+__all__ = ["fast_passwords", "make_server", "server", "shared_tls_context"]
 
 # No media worker processes: starting them costs seconds per server and no test here sends
 # audio. Generous limits on sign-ups and room creation: validation tests try many bodies from

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import httpx._transports.default as httpx_transport
 import pytest
 from argon2 import PasswordHasher
 
@@ -29,6 +30,23 @@ FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(security, "_hasher", FAST_HASHER)
     monkeypatch.setattr(security, "_DUMMY_HASH", FAST_HASHER.hash("not-a-password"))
+
+
+_TLS = httpx_transport.create_ssl_context()
+
+
+@pytest.fixture(autouse=True)
+def shared_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each httpx client loads the CA bundle afresh (~70 ms); these tests talk plain HTTP and
+    make hundreds of clients. Hand them all one default context."""
+    original = httpx_transport.create_ssl_context
+
+    def create(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is True and cert is None:
+            return _TLS
+        return original(verify=verify, cert=cert, trust_env=trust_env)
+
+    monkeypatch.setattr(httpx_transport, "create_ssl_context", create)
 
 
 @dataclass

@@ -19,12 +19,14 @@ from podium import __version__
 from podium.api.deps import authenticate
 from podium.api.errors import install_error_handlers
 from podium.api.routes import auth, members, rooms
+from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
 from podium.config import Settings
 from podium.media.engine import MediaEngine
 from podium.realtime.bus import EventBus, InProcessBus
 from podium.realtime.gateway import Gateway
 from podium.services.accounts import AccountService
+from podium.services.ratelimit import RateLimiter
 from podium.services.rooms import RoomService
 from podium.storage.db import Database
 
@@ -42,6 +44,7 @@ class Services:
     accounts: AccountService
     rooms: RoomService
     gateway: Gateway
+    limiter: RateLimiter
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -54,10 +57,12 @@ def build_services(settings: Settings, clock: Clock, media: MediaEngine | None =
 
         media = EmbeddedEngine(settings)
     rooms_service = RoomService(db, bus, media, clock, settings)
+    limiter = RateLimiter(clock, settings)
     gateway = Gateway(bus, rooms_service, settings.heartbeat_seconds,
-                      settings.resume_window_seconds)
-    return Services(settings, db, bus, media, AccountService(db, clock, settings), rooms_service,
-                    gateway)
+                      settings.resume_window_seconds, limiter=limiter, rate=settings.ws_rate,
+                      burst=settings.ws_burst, flood_limit=settings.ws_flood_limit)
+    return Services(settings, db, bus, media, AccountService(db, clock, settings, limiter),
+                    rooms_service, gateway, limiter)
 
 
 class BodyLimit:
@@ -134,6 +139,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     _mount_websocket(app, services)
     _mount_web(app)
     app.add_middleware(BodyLimit)
+    install_security(app, settings)  # outermost: its headers go on every response, 413s too
     return app
 
 
@@ -148,8 +154,7 @@ def _origin_ok(ws: WebSocket, settings: Settings) -> bool:
     origin = ws.headers.get("origin")
     if origin is None:
         return True
-    host = ws.headers.get("host", "")
-    return origin in (f"http://{host}", f"https://{host}", settings.public_url.rstrip("/"))
+    return same_origin(origin, ws.headers.get("host", ""), settings)
 
 
 def _mount_websocket(app: FastAPI, services: Services) -> None:

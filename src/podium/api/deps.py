@@ -54,3 +54,15 @@ async def current_admin(account: Annotated[Account, Depends(current_account)]) -
 
 CurrentAccount = Annotated[Account, Depends(current_account)]
 CurrentAdmin = Annotated[Account, Depends(current_admin)]
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The peer's address. Behind a reverse proxy this is the proxy's: see docs/security.md."""
+    return conn.client.host if conn.client else ""
+
+
+def check_rate(request: Request, kind: str, key: str | int) -> None:
+    """Spend one ``kind`` for ``key`` (an account id, or ``client_address(request)``); raises
+    ``RateLimited`` (429 with ``Retry-After``) when spent. Call it in the handler, after the
+    body has been validated, so malformed requests (422) do not count."""
+    podium(request).limiter.check(kind, key)

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from podium.services.text import clean_text
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        # JSON may carry lone surrogates ("\ud800"): no database can store them.
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode text") from None
+        return value
+
+
+def _title(value: str) -> str:
+    return clean_text(value, max_length=100)
+
+
+def _description(value: str) -> str:
+    return clean_text(value, max_length=500, min_length=0, multiline=True)
 
 
 class SignUp(Strict):
@@ -61,8 +82,8 @@ class TokenOut(BaseModel):
 
 
 class RoomCreate(Strict):
-    title: str = Field(min_length=1, max_length=100)
-    description: str = Field("", max_length=500)
+    title: Annotated[str, AfterValidator(_title)] = Field(min_length=1, max_length=100)
+    description: Annotated[str, AfterValidator(_description)] = Field("", max_length=500)
     kind: Literal["open", "closed"] = "open"
 
 

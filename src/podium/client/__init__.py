@@ -35,6 +35,8 @@ class PodiumClient:
     def __init__(self, server: str, token: str | None = None) -> None:
         self.server = server.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # Cookie sessions (after sign_in) need the CSRF header on every state-changing request.
+        headers["X-Podium-CSRF"] = "1"
         self.token = token
         self.http = httpx.AsyncClient(base_url=self.server + "/api/v1", headers=headers,
                                       timeout=30.0)

@@ -20,20 +20,27 @@ from podium.realtime.commands import CommandError, dispatch
 from podium.realtime.session import ClientSession, TokenBucket
 from podium.services.accounts import Account
 from podium.services.errors import ServiceError
+from podium.services.ratelimit import RateLimiter
 from podium.services.rooms import RoomService
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 64 * 1024
+# Defaults of the ws_rate, ws_burst and ws_flood_limit settings.
 RATE, BURST, FLOOD_LIMIT = 20.0, 60.0, 100
+# Commands that also count against a per-account limit (services.ratelimit), over HTTP too.
+LIMITED_COMMANDS = {"raise_hand": "hand_raise"}
 
 
 class Gateway:
     def __init__(self, bus: EventBus, rooms: RoomService, heartbeat: float,
-                 resume_window: float) -> None:
+                 resume_window: float, *, limiter: RateLimiter | None = None,
+                 rate: float = RATE, burst: float = BURST, flood_limit: int = FLOOD_LIMIT) -> None:
         self.bus = bus
         self.rooms = rooms
         self.heartbeat = heartbeat
         self.resume_window = resume_window
+        self.limiter = limiter
+        self.rate, self.burst, self.flood_limit = rate, burst, flood_limit
         self.sessions: dict[str, ClientSession] = {}
 
     # Subscriptions ------------------------------------------------------------
@@ -149,7 +156,7 @@ class Gateway:
             return
 
     async def _receive_loop(self, ws: WebSocket, session: ClientSession, account: Account) -> None:
-        bucket = TokenBucket(RATE, BURST)
+        bucket = TokenBucket(self.rate, self.burst)
         refused = 0
         while True:
             try:
@@ -170,7 +177,7 @@ class Gateway:
             if not bucket.take():
                 refused += 1
                 session.send_unsequenced(_error(None, "rate_limited", "Slow down."))
-                if refused >= FLOOD_LIMIT:
+                if refused >= self.flood_limit:
                     await ws.close(4008, "flooding")
                     return
                 continue
@@ -189,6 +196,10 @@ class Gateway:
         if not isinstance(request_id, (str, int, type(None))):
             request_id = None
         try:
+            kind = frame.get("type")
+            limit = LIMITED_COMMANDS.get(kind) if isinstance(kind, str) else None
+            if limit is not None and self.limiter is not None:
+                self.limiter.check(limit, account.id)
             data = await dispatch(self, session, account, frame)
         except (CommandError, ServiceError) as exc:
             session.send_unsequenced(_error(request_id, exc.code, exc.message))

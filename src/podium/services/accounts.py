@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from podium.clock import Clock
 from podium.config import Settings
 from podium.services.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unauthorized
+from podium.services.ratelimit import RateLimiter
 from podium.services.security import (
     digest,
     generate_password,
@@ -20,6 +20,7 @@ from podium.services.security import (
     new_secret,
     verify_password,
 )
+from podium.services.text import TextError, clean_text
 from podium.storage.db import Database
 from podium.storage.tables import ApiToken, Invite, Session, User
 
@@ -50,10 +51,17 @@ class Account:
 
 
 def clean_display_name(name: str) -> str:
-    name = " ".join(unicodedata.normalize("NFC", name).split())
-    if not 1 <= len(name) <= 50:
-        raise Invalid("invalid_display_name", "Display names are 1 to 50 characters.")
-    return name
+    try:
+        return clean_text(name, max_length=50)
+    except TextError:
+        raise Invalid("invalid_display_name", "Display names are 1 to 50 characters.") from None
+
+
+def clean_token_name(name: str) -> str:
+    try:
+        return clean_text(name, max_length=100)
+    except TextError:
+        raise Invalid("invalid_token_name", "Token names are 1 to 100 characters.") from None
 
 
 def check_username(username: str) -> str:
@@ -71,10 +79,12 @@ def check_password(password: str) -> str:
 
 
 class AccountService:
-    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+    def __init__(self, db: Database, clock: Clock, settings: Settings,
+                 limiter: RateLimiter | None = None) -> None:
         self.db = db
         self.clock = clock
         self.settings = settings
+        self.limiter = limiter or RateLimiter(clock, settings)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -117,11 +127,14 @@ class AccountService:
         return Account.of(row)
 
     async def set_password(self, username: str, password: str) -> None:
+        """A new password ends every session signed in with the old one (API tokens stay)."""
         async with self.db.transaction() as s:
-            result = await s.execute(update(User).where(User.username == username)
-                                     .values(password_hash=hash_password(check_password(password))))
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            raise NotFound("user_not_found", "No such member.")
+            user_id = await s.scalar(select(User.id).where(User.username == username))
+            if user_id is None:
+                raise NotFound("user_not_found", "No such member.")
+            await s.execute(update(User).where(User.id == user_id)
+                            .values(password_hash=hash_password(check_password(password))))
+            await s.execute(delete(Session).where(Session.user_id == user_id))
 
     async def set_suspended(self, user_id: int, suspended: bool) -> None:
         async with self.db.transaction() as s:
@@ -129,12 +142,22 @@ class AccountService:
 
     # Sessions ---------------------------------------------------------------
 
-    async def sign_in(self, username: str, password: str) -> tuple[Account, str]:
+    async def sign_in(self, username: str, password: str,
+                      address: str = "") -> tuple[Account, str]:
+        """A new session (never an old one reused). Too many failures for this username or
+        from this address lock them out: the same 429 whether or not the username exists."""
+        username = username.strip().lower()
+        keys = {"username": username, "address": address} if address else {"username": username}
+        self.limiter.check_lockout(**keys)
+        if address:
+            self.limiter.check("signin", address)
         async with self.db.transaction() as s:
-            row = await s.scalar(select(User).where(User.username == username.lower()))
+            row = await s.scalar(select(User).where(User.username == username))
         # One message for an unknown name and a wrong password: it must not tell which.
         if not verify_password(row.password_hash if row else None, password) or row is None:
+            self.limiter.record_failure(**keys)
             raise Unauthorized("bad_credentials", "Wrong username or password.")
+        self.limiter.clear_failures(username=username)
         if row.suspended:
             raise Forbidden("account_suspended", "This account is suspended.")
         return Account.of(row), await self._new_session(row.id)
@@ -164,8 +187,8 @@ class AccountService:
 
     async def create_token(self, user_id: int, name: str) -> tuple[ApiToken, str]:
         token = new_secret("pod_")
-        row = ApiToken(token_hash=digest(token), hint=token[:8], name=name, user_id=user_id,
-                       created_at=self._now())
+        row = ApiToken(token_hash=digest(token), hint=token[:8], name=clean_token_name(name),
+                       user_id=user_id, created_at=self._now())
         async with self.db.transaction() as s:
             s.add(row)
         return row, token

@@ -25,13 +25,15 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def new_secret(prefix: str = "") -> str:
-    """160 random bits, URL-safe."""
-    return prefix + secrets.token_urlsafe(20)
+    """256 random bits, URL-safe: a hint of its first characters may be shown and stored and
+    well over 128 unknown bits remain."""
+    return prefix + secrets.token_urlsafe(32)
 
 
 def digest(secret: str) -> str:
     """What the database keeps of a secret. Secrets are random, so a plain SHA-256 suffices."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+    # surrogatepass: text from JSON may hold lone surrogates; they must not crash a lookup.
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def generate_password() -> str:

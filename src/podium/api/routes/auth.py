@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from podium.api.deps import SESSION_COOKIE, CurrentAccount, podium
+from podium.api.deps import (
+    SESSION_COOKIE,
+    CurrentAccount,
+    check_rate,
+    client_address,
+    podium,
+)
 from podium.api.schemas import Ok, SignIn, SignUp, UserOut
 from podium.services.accounts import Account
 
@@ -25,6 +31,7 @@ def _set_session(request: Request, response: Response, token: str) -> None:
 
 @router.post("/signup", response_model=UserOut, status_code=201)
 async def sign_up(body: SignUp, request: Request, response: Response) -> UserOut:
+    check_rate(request, "signup", client_address(request))
     accounts = podium(request).accounts
     account, token = await accounts.sign_up(body.invite, body.username, body.display_name,
                                             body.password)
@@ -35,7 +42,12 @@ async def sign_up(body: SignUp, request: Request, response: Response) -> UserOut
 
 @router.post("/signin", response_model=UserOut)
 async def sign_in(body: SignIn, request: Request, response: Response) -> UserOut:
-    account, token = await podium(request).accounts.sign_in(body.username, body.password)
+    accounts = podium(request).accounts
+    account, token = await accounts.sign_in(body.username, body.password,
+                                            client_address(request))
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        await accounts.sign_out(old)  # a new session each sign-in: the old one ends
     _set_session(request, response, token)
     return user_out(account)
 

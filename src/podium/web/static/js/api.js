@@ -9,7 +9,13 @@ export class ApiError extends Error {
 }
 
 export async function api(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  // X-Podium-CSRF: the server refuses cookie-authenticated changes without it (a cross-site
+  // form cannot send it, and a cross-site script cannot add it).
+  const init = {
+    method,
+    headers: { Accept: "application/json", "X-Podium-CSRF": "1" },
+    credentials: "same-origin",
+  };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
