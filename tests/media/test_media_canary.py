@@ -62,3 +62,4 @@ async def test_connected_peer_exposes_what_the_fast_path_takes(
     assert any(c.mimeType.lower() == "audio/opus" for c in peer.pc.getTransceivers()[0]._codecs)
     listener = take_over(peer.pc, 1, 0)  # what the host did: must work on this aiortc
     assert listener.ssrc == sender._ssrc and listener.pt in range(96, 128)
+    assert listener.sendto == pair.protocol.transport._sock.sendto  # the raw socket, not asyncio

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender
@@ -75,15 +76,15 @@ class Listener:
     )  # fmt: skip
 
     def __init__(
-        self, uid: int, session: Session, sock: socket.socket, addr: Any, sender: RTCRtpSender,
-        pt: int, seq: int,
+        self, uid: int, session: Session, sendto: Callable[[bytes, Any], Any], addr: Any,
+        sender: RTCRtpSender, pt: int, seq: int,
     ) -> None:  # fmt: skip
         self.uid = uid
         self.ssrc: int = sender._ssrc
         self.pt = pt
         self.seq = seq
         self.protect = session.protect
-        self.sendto = sock.sendto
+        self.sendto = sendto
         self.addr = addr
         # Room-clock positions (samples, unwrapped): packets before min_pos are skipped, so
         # after a switch between the shared mix and a mix-minus no audio overlaps in time.
@@ -157,22 +158,25 @@ def take_over(pc: RTCPeerConnection, uid: int, seq: int) -> Listener:
     pair = getattr(connection, "_nominated", {}).get(ICE_COMPONENT_RTP)
     if pair is None:
         raise FastPathError("no nominated ICE pair")
-    sock = raw_socket(pair.protocol.transport)
     pt = payload_type(transceivers[0]._codecs)
-    return Listener(uid, session, sock, pair.remote_addr, sender, pt, seq)
+    return Listener(uid, session, sendto_for(pair.protocol), pair.remote_addr, sender, pt, seq)
 
 
-def raw_socket(transport: Any) -> socket.socket:
-    """The real socket under an asyncio datagram transport.
+def sendto_for(protocol: Any) -> Callable[[bytes, Any], Any]:
+    """``sendto`` of the real socket under the pair's asyncio datagram transport.
 
-    ``get_extra_info("socket")`` is a ``TransportSocket`` guard without ``sendto``; the
-    selector transport keeps the socket in ``_sock``. Sending on it directly skips ~1 µs of
-    asyncio bookkeeping; a full buffer raises ``BlockingIOError`` and the packet is dropped.
+    The selector transport keeps its socket in ``_sock`` (``get_extra_info("socket")`` is a
+    guard without ``sendto``). Sending on it directly skips ~1 µs of asyncio bookkeeping; a
+    full buffer raises ``BlockingIOError`` and the packet is dropped. A pair on a TURN
+    relay has no such socket: its transport's own ``sendto`` (which wraps) is used instead.
     """
+    transport = protocol.transport
     sock = getattr(transport, "_sock", None)
-    if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_DGRAM:
-        raise FastPathError("the ICE transport has no datagram socket")
-    return sock
+    if isinstance(sock, socket.socket) and sock.type == socket.SOCK_DGRAM:
+        return sock.sendto
+    if callable(getattr(transport, "sendto", None)):
+        return transport.sendto  # type: ignore[no-any-return]
+    raise FastPathError("the ICE pair's transport cannot send datagrams")
 
 
 def payload_type(codecs: list[Any]) -> int:
