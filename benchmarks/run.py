@@ -237,21 +237,21 @@ def measure(case: Case, env: Env) -> dict[str, Any]:
     server, feeder = start_target(case, env)
     loadgens: list[Child] = []
     try:
-        rss_base = procstat.rss_mb(server.pid)
+        rss_base = procstat.tree_rss_mb(server.pid)
         loadgens = start_loadgens(case, env)
         ready = [g.event(env.setup_timeout + 60) for g in loadgens]
-        rss_full = procstat.rss_mb(server.pid)
+        rss_full = procstat.tree_rss_mb(server.pid)
         time.sleep(env.warmup)
         for g in loadgens:
             g.send("mark")
-        cpu0, t0 = procstat.cpu(server.pid), time.monotonic()
+        cpu0, t0 = procstat.tree_cpu(server.pid), time.monotonic()
         marks0 = [g.event(30) for g in loadgens]
         time.sleep(max(0.0, env.window - (time.monotonic() - t0)))
         for g in loadgens:
             g.send("mark")
-        cpu1, t1 = procstat.cpu(server.pid), time.monotonic()
+        cpu1, t1 = procstat.tree_cpu(server.pid), time.monotonic()
         marks1 = [g.event(30) for g in loadgens]
-        threads = procstat.threads(server.pid)
+        threads = sum(procstat.threads(p) for p in procstat.tree(server.pid))
     finally:
         for g in loadgens:
             g.send("quit")
@@ -268,7 +268,7 @@ def summarize(
     ready: list[dict[str, Any]],
     marks0: list[dict[str, Any]],
     marks1: list[dict[str, Any]],
-    server_cpu: procstat.Cpu,
+    server_cpu: procstat.Cpu,  # summed over the server's process tree
     wall: float,
     rss_base: float,
     rss_full: float,

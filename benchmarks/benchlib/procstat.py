@@ -62,3 +62,44 @@ def machine() -> dict[str, str | int]:
         "python": platform.python_version(),
         "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its live descendants (engines may keep peers in worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def tree_cpu(pid: int) -> Cpu:
+    """utime+stime summed over the process tree (a child that exits mid-window is lost)."""
+    user = system = 0.0
+    for member in tree(pid):
+        try:
+            use = cpu(member)
+        except (OSError, IndexError):
+            continue
+        user, system = user + use.user, system + use.system
+    return Cpu(user, system)
+
+
+def tree_rss_mb(pid: int) -> float:
+    total = 0.0
+    for member in tree(pid):
+        try:
+            total += rss_mb(member)
+        except OSError:
+            continue
+    return total
