@@ -34,10 +34,11 @@ def _keep(ch: str, multiline: bool) -> str:
 
 def clean_text(value: str, *, max_length: int, min_length: int = 1,
                multiline: bool = False) -> str:
-    """NFC-normalise, drop control/invisible characters, collapse spaces (keeping line breaks,
+    """Drop control/invisible characters, NFC-normalise, collapse spaces (keeping line breaks,
     at most two in a row, when ``multiline``), strip; then check the length."""
-    text = unicodedata.normalize("NFC", value)
-    text = "".join(_keep(ch, multiline) for ch in text)
+    # Drop first, then compose: a hidden character must not keep an accent from its letter.
+    text = "".join(_keep(ch, multiline) for ch in value)
+    text = unicodedata.normalize("NFC", text)
     if multiline:
         lines = [" ".join(line.split()) for line in text.split("\n")]
         text = "\n".join(lines)

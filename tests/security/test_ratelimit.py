@@ -1,0 +1,199 @@
+"""Rate limits and the sign-in lockout: 429 with Retry-After, per account and per address."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from podium.clock import FakeClock
+from podium.config import Settings
+from podium.services.errors import TooMany
+from podium.services.ratelimit import KINDS, Rate, RateLimited, RateLimiter
+from tests.api.helpers import act, anonymous, assert_error, member, ok
+from tests.realtime.helpers import RawSocket
+
+
+def limiter(**settings: Any) -> tuple[RateLimiter, FakeClock]:
+    clock = FakeClock()
+    values = {"secret_key": "x", **settings}
+    return RateLimiter(clock, Settings(**values)), clock
+
+
+def test_rate_parsing_and_settings() -> None:
+    assert Rate.parse("10/60") == Rate(10, 60.0) and Rate.parse(" 3 / 1.5 ") == Rate(3, 1.5)
+    for bad in ("", "10", "0/60", "10/0", "-1/5", "ten/60"):
+        with pytest.raises(ValueError):
+            Rate.parse(bad)
+    with pytest.raises(ValueError):
+        Settings(secret_key="x", rate_signin="lots")
+    # Every kind has a setting; the settings reach the limiter.
+    rl, _ = limiter(rate_ping="2/10")
+    assert set(rl.rates) == set(KINDS) and rl.rates["ping"] == Rate(2, 10.0)
+
+
+def test_token_bucket_refills_evenly_and_keys_are_separate() -> None:
+    rl, clock = limiter(rate_ping="3/30")
+    for _ in range(3):
+        rl.check("ping", 1)
+    with pytest.raises(RateLimited) as caught:
+        rl.check("ping", 1)
+    assert isinstance(caught.value, TooMany) and caught.value.status == 429
+    assert caught.value.retry_after == 10  # one more every 10 s
+    rl.check("ping", 2)  # another account has its own bucket
+    clock.advance(10)
+    rl.check("ping", 1)
+    with pytest.raises(RateLimited):
+        rl.check("ping", 1)
+    with pytest.raises(ValueError, match="no rate limit named"):
+        rl.check("nonsense", 1)
+    rl.set_rate("follow", "1/5")
+    rl.check("follow", 1)
+    with pytest.raises(RateLimited):
+        rl.check("follow", 1)
+
+
+def test_memory_stays_bounded() -> None:
+    clock = FakeClock()
+    rl = RateLimiter(clock, Settings(secret_key="x"), max_keys=100)
+    for i in range(1000):
+        rl.check("ping", i)
+        rl.record_failure(username=f"u{i}")
+    assert len(rl._buckets) <= 100 and len(rl._failures) <= 100
+
+
+async def test_sign_in_lockout_per_username_same_for_unknown_names(
+        make_server: Callable[..., Any]) -> None:
+    async with make_server(lockout_failures_per_username=3, lockout_seconds=600) as server:
+        await member(server, "alice")
+        guest = anonymous(server)
+
+        async def sign_in(name: str, password: str) -> Any:
+            return await guest.post("/auth/signin", json={"username": name, "password": password})
+
+        for name in ("alice", "nobody"):
+            for _ in range(3):
+                assert_error(await sign_in(name, "wrong-password"), 401, "bad_credentials")
+        locked = await sign_in("alice", "password-alice")  # even the right password
+        unknown = await sign_in("nobody", "password-alice")
+        assert_error(locked, 429, "locked_out")
+        assert (locked.status_code, locked.json()) == (unknown.status_code, unknown.json())
+        assert locked.headers["retry-after"] == unknown.headers["retry-after"] == "600"
+        assert "set-cookie" not in locked.headers
+        # Case and spaces do not make a new name.
+        assert_error(await sign_in(" ALICE ", "password-alice"), 429, "locked_out")
+        server.clock.advance(601)
+        ok(await sign_in("alice", "password-alice"))
+
+
+async def test_success_clears_the_username_count(make_server: Callable[..., Any]) -> None:
+    async with make_server(lockout_failures_per_username=3) as server:
+        await member(server, "alice")
+        guest = anonymous(server)
+        body = {"username": "alice", "password": "nope-nope"}
+        for _ in range(5):
+            assert_error(await guest.post("/auth/signin", json=body), 401)
+            assert_error(await guest.post("/auth/signin", json=body), 401)
+            ok(await guest.post("/auth/signin",
+                                json={"username": "alice", "password": "password-alice"}))
+
+
+async def test_sign_in_lockout_per_address(make_server: Callable[..., Any]) -> None:
+    async with make_server(lockout_failures_per_address=4, lockout_seconds=300) as server:
+        await member(server, "zed")
+        guest = anonymous(server)
+        for i in range(4):  # a different name each time: only the address adds up
+            assert_error(await guest.post("/auth/signin",
+                                          json={"username": f"u{i}", "password": "x"}), 401)
+        response = await guest.post("/auth/signin",
+                                    json={"username": "zed", "password": "password-zed"})
+        assert_error(response, 429, "locked_out")
+        assert response.headers["retry-after"] == "300"
+
+
+async def test_sign_in_attempts_per_address(make_server: Callable[..., Any]) -> None:
+    async with make_server(rate_signin="3/60") as server:
+        await member(server, "alice")
+        guest = anonymous(server)
+        body = {"username": "alice", "password": "password-alice"}
+        for _ in range(3):
+            ok(await guest.post("/auth/signin", json=body))
+        response = await guest.post("/auth/signin", json=body)
+        assert_error(response, 429, "rate_limited")
+        assert response.headers["retry-after"] == "20"
+
+
+async def test_http_limits_answer_429_with_retry_after(make_server: Callable[..., Any]) -> None:
+    async with make_server(rate_invite_create="2/3600", rate_room_create="2/600",
+                           rate_hand_raise="2/60", rate_token_create="1/60",
+                           rate_invite_check="2/60", rate_signup="1/3600") as server:
+        alice = await member(server, "alice", admin=True)
+        bob = await member(server, "bob")
+        codes = [ok(await alice.http.post("/invites"), 201)["code"] for _ in range(2)]
+        limited = await alice.http.post("/invites")
+        assert_error(limited, 429, "rate_limited")
+        assert int(limited.headers["retry-after"]) == 1800
+
+        ok(await alice.http.post("/tokens", json={"name": "a"}), 201)
+        assert_error(await alice.http.post("/tokens", json={"name": "b"}), 429)
+
+        guest = anonymous(server)
+        ok(await guest.get(f"/invites/{codes[0]}"))
+        ok(await guest.get(f"/invites/{codes[1]}"))
+        assert_error(await guest.get(f"/invites/{codes[1]}"), 429)
+        signup = {"invite": codes[0], "username": "newbie", "display_name": "N",
+                  "password": "password-newbie"}
+        ok(await guest.post("/auth/signup", json=signup), 201)
+        other = anonymous(server)
+        assert_error(await other.post("/auth/signup", json={**signup, "invite": codes[1],
+                                                            "username": "second"}), 429)
+
+        rooms = [ok(await alice.http.post("/rooms", json={"title": f"R{i}"}), 201)["id"]
+                 for i in range(2)]
+        response = await alice.http.post("/rooms", json={"title": "third"})
+        assert_error(response, 429, "rate_limited")
+        assert response.headers["retry-after"] == "300"
+        # A malformed body does not spend the allowance.
+        assert_error(await bob.http.post("/rooms", json={"title": ""}), 422)
+        ok(await bob.http.post("/rooms", json={"title": "fine"}), 201)
+
+        ok(await act(bob, rooms[0], "join"))
+        for _ in range(2):
+            ok(await act(bob, rooms[0], "hand/raise"))
+            ok(await act(bob, rooms[0], "hand/lower"))
+        assert_error(await act(bob, rooms[0], "hand/raise"), 429, "rate_limited")
+        server.clock.advance(30)
+        ok(await act(bob, rooms[0], "hand/raise"))
+
+
+async def test_websocket_hand_raises_share_the_limit(make_server: Callable[..., Any]) -> None:
+    async with make_server(rate_hand_raise="1/60") as server:
+        alice, bob = await member(server, "alice"), await member(server, "bob")
+        room = ok(await alice.http.post("/rooms", json={"title": "Limits"}), 201)["id"]
+        ws = await RawSocket.open(server, bob.token)
+        await ws.recv()
+        await ws.send({"id": 1, "type": "join", "room_id": room})
+        await ws.until(lambda f: f.get("id") == 1)
+        await ws.send({"id": 2, "type": "raise_hand"})
+        assert (await ws.until(lambda f: f.get("id") == 2))["type"] == "reply"
+        await ws.send({"id": 3, "type": "lower_hand"})
+        await ws.until(lambda f: f.get("id") == 3)
+        await ws.send({"id": 4, "type": "raise_hand"})
+        refused = await ws.until(lambda f: f.get("id") == 4)
+        assert refused["type"] == "error" and refused["error"] == "rate_limited"
+        assert_error(await act(bob, room, "hand/raise"), 429)  # HTTP counts the same bucket
+        await ws.close()
+
+
+async def test_websocket_flood_numbers_are_settings(make_server: Callable[..., Any]) -> None:
+    async with make_server(ws_rate=1.0, ws_burst=3.0, ws_flood_limit=5) as server:
+        alice = await member(server, "alice")
+        ws = await RawSocket.open(server, alice.token)
+        await ws.recv()
+        for i in range(20):
+            await ws.send({"id": i, "type": "ping"})
+        assert await ws.close_code() == 4008
+        replies = [f for f in ws.frames if f["type"] == "reply"]
+        errors = [f for f in ws.frames if f.get("error") == "rate_limited"]
+        assert 3 <= len(replies) <= 4 and errors
