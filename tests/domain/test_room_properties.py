@@ -63,7 +63,8 @@ TIME_STEPS = (0.0, 0.0, 0.5, 1.0, 1.0, 1.0, 2.0, 2.0, 5.0, 5.0, 15.0, 15.0, 30.0
 
 
 def join(user: int) -> Join:
-    return Join(user, f"user{user}", f"User {user}")
+    # Social rooms: say the moderators follow the even-numbered users.
+    return Join(user, f"user{user}", f"User {user}", followed_by_moderator=user % 2 == 0)
 
 
 def pick(choices: Sequence[int], index: int) -> int:
@@ -103,9 +104,10 @@ def likely_command(state: RoomState, kind: int, a: int, b: int, flag: bool) -> C
     invited = sorted(m.user_id for m in members if m.invited_at is not None)
     raised = sorted(m.user_id for m in members if m.hand_raised_at is not None)
     outside = [u for u in USERS if u not in state.members]
-    # In a closed room, prefer people who would be let in.
+    # In a closed or social room, prefer people who would be let in.
     welcome = [u for u in outside
-               if state.kind is RoomKind.OPEN or u == state.host_id or u in state.allowed]
+               if state.kind is RoomKind.OPEN or u == state.host_id or u in state.allowed
+               or (state.kind is RoomKind.SOCIAL and u % 2 == 0)]
 
     makers: list[Callable[[], Command]] = []
     if not mods and state.host_id in outside:

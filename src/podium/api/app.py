@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from podium import __version__
 from podium.api.deps import authenticate
 from podium.api.errors import install_error_handlers
-from podium.api.routes import auth, members, rooms
+from podium.api.routes import auth, events, members, notifications, rooms, social
 from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
 from podium.config import Settings
@@ -26,6 +26,7 @@ from podium.media.engine import MediaEngine
 from podium.realtime.bus import EventBus, InProcessBus
 from podium.realtime.gateway import Gateway
 from podium.services.accounts import AccountService
+from podium.services.community import Community
 from podium.services.ratelimit import RateLimiter
 from podium.services.rooms import RoomService
 from podium.storage.db import Database
@@ -33,6 +34,8 @@ from podium.storage.db import Database
 log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_BODY = 256 * 1024
+# Routes that take more (an avatar is at most 5 MB; the route checks that exactly).
+LARGE_BODIES = {"/api/v1/profile/avatar": (5 * 1024 * 1024 + 1024, "Avatars are at most 5 MB.")}
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Services:
     gateway: Gateway
     limiter: RateLimiter
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    community: Community = field(init=False)  # the social layer (profiles, follows, events...)
 
 
 def build_services(settings: Settings, clock: Clock, media: MediaEngine | None = None,
@@ -73,19 +77,21 @@ class BodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            limit, message = LARGE_BODIES.get(
+                scope.get("path", ""), (MAX_BODY, "Request bodies are at most 256 KiB."))
             length = dict(scope.get("headers", [])).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-                response = JSONResponse({"error": "too_large",
-                                         "message": "Request bodies are at most 256 KiB."}, 413)
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                response = JSONResponse({"error": "too_large", "message": message}, 413)
                 await response(scope, receive, send)
                 return
             if length is None:
                 # A streamed (chunked) body announces no length: count it as it arrives.
-                receive = _limited(receive)
+                receive = _limited(receive, limit, message)
         await self.app(scope, receive, send)
 
 
-def _limited(receive: Receive) -> Receive:
+def _limited(receive: Receive, limit: int = MAX_BODY,
+             text: str = "Request bodies are at most 256 KiB.") -> Receive:
     received = 0
 
     async def limited() -> Message:
@@ -93,8 +99,8 @@ def _limited(receive: Receive) -> Receive:
         message = await receive()
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
-            if received > MAX_BODY:
-                raise HTTPException(413, "Request bodies are at most 256 KiB.")
+            if received > limit:
+                raise HTTPException(413, text)
         return message
 
     return limited
@@ -102,13 +108,17 @@ def _limited(receive: Receive) -> Receive:
 
 def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngine | None = None,
                run_ticker: bool = True) -> FastAPI:
-    services = build_services(settings, clock or SystemClock(), media)
+    clock = clock or SystemClock()
+    services = build_services(settings, clock, media)
+    services.community = Community(services.db, services.bus, clock, settings,
+                                   services.accounts, services.rooms)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.db.migrate()
         await services.media.start()
         await services.rooms.start()
+        await services.community.start()
         if run_ticker:
             services.tasks.append(asyncio.create_task(services.rooms.run_ticker()))
         services.tasks.append(asyncio.create_task(_collect_sessions(services)))
@@ -128,7 +138,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     app.state.podium = services
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, members, rooms):
+    for module in (auth, members, rooms, social, events, notifications):
         api.include_router(module.router)
 
     @api.get("/health", tags=["meta"])

@@ -84,7 +84,7 @@ class TokenOut(BaseModel):
 class RoomCreate(Strict):
     title: Annotated[str, AfterValidator(_title)] = Field(min_length=1, max_length=100)
     description: Annotated[str, AfterValidator(_description)] = Field("", max_length=500)
-    kind: Literal["open", "closed"] = "open"
+    kind: Literal["open", "social", "closed"] = "open"
 
 
 class UserTarget(Strict):

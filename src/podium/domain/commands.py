@@ -12,6 +12,7 @@ class Join:
     actor: int
     username: str
     display_name: str
+    followed_by_moderator: bool = False  # looked up by the service: social rooms admit these
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,15 @@ class AllowUser:
 
 
 @dataclass(frozen=True, slots=True)
+class Ping:
+    """Someone in the room asks ``target`` (not in it) to come; pinging lets them in."""
+
+    actor: int
+    target: int
+    target_follows_actor: bool = False  # looked up by the service
+
+
+@dataclass(frozen=True, slots=True)
 class EndRoom:
     actor: int
 
@@ -99,7 +109,8 @@ class Tick:
 
 Command = (
     Join | Leave | RaiseHand | LowerHand | InviteToSpeak | AcceptInvite | DeclineInvite
-    | MoveToAudience | MakeModerator | Mute | SetMuted | StepDown | AllowUser | EndRoom | Tick
+    | MoveToAudience | MakeModerator | Mute | SetMuted | StepDown | AllowUser | Ping | EndRoom
+    | Tick
 )
 
 

@@ -12,7 +12,16 @@ from typing import Any
 
 from podium.domain import commands as c
 from podium.domain.commands import EventType, RoomError, RoomEvent
-from podium.domain.roles import Role, RoomKind, RoomStatus, is_moderator, may_act_on, may_join
+from podium.domain.roles import (
+    Role,
+    RoomKind,
+    RoomStatus,
+    is_moderator,
+    may_act_on,
+    may_join,
+    may_ping,
+    refusal,
+)
 from podium.domain.state import Member, RoomState
 
 Result = tuple[RoomState, list[RoomEvent]]
@@ -65,8 +74,9 @@ def _target(state: RoomState, actor: int, target: int) -> Member:
 def _join(state: RoomState, cmd: c.Join, now: float) -> Result:
     if cmd.actor in state.members:
         return state, []
-    if not may_join(state.kind, cmd.actor, state.host_id, state.allowed):
-        raise RoomError("not_invited", "This room is closed: a moderator has to let you in.")
+    if not may_join(state.kind, cmd.actor, state.host_id, state.allowed,
+                    cmd.followed_by_moderator):
+        raise RoomError("not_invited", refusal(state.kind))
     # The host always comes back as a moderator; everyone else starts in the audience.
     host = cmd.actor == state.host_id
     role = Role.MODERATOR if host else Role.LISTENER
@@ -186,6 +196,22 @@ def _allow(state: RoomState, cmd: c.AllowUser, now: float) -> Result:
     return state, [_event(EventType.USER_ALLOWED, cmd.target, True, by=cmd.actor)]
 
 
+def _ping(state: RoomState, cmd: c.Ping, now: float) -> Result:
+    actor = _present(state, cmd.actor)
+    if cmd.target == cmd.actor:
+        raise RoomError("invalid_target", "You cannot ping yourself.")
+    if cmd.target in state.members:
+        raise RoomError("already_in_room", "That person is already in this room.")
+    if not may_ping(state.kind, is_moderator(actor.role), cmd.target_follows_actor):
+        if state.kind is RoomKind.CLOSED:
+            raise RoomError("forbidden", "In a closed room only moderators can ping people.")
+        raise RoomError("forbidden", "You can only ping people who follow you.")
+    if state.kind is RoomKind.OPEN or cmd.target in state.allowed or cmd.target == state.host_id:
+        return state, []
+    state = replace(state, allowed=state.allowed | {cmd.target})
+    return state, [_event(EventType.USER_ALLOWED, cmd.target, True, by=cmd.actor)]
+
+
 def _end(state: RoomState, cmd: c.EndRoom, now: float) -> Result:
     if cmd.actor != state.host_id:
         raise RoomError("forbidden", "Only the host can end the room.")
@@ -235,14 +261,16 @@ _HANDLERS: dict[type, Callable[[RoomState, Any, float], Result]] = {
     c.SetMuted: _self_mute,
     c.StepDown: _step_down,
     c.AllowUser: _allow,
+    c.Ping: _ping,
     c.EndRoom: _end,
 }
 
 
 def new_room(room_id: str, host_id: int, kind: RoomKind, now: float,
-             grace_seconds: float) -> RoomState:
+             grace_seconds: float, allowed: frozenset[int] = frozenset()) -> RoomState:
     """A live room with nobody in it yet; its stage counts as empty from ``now``."""
-    return RoomState(room_id, host_id, kind, now, grace_seconds, empty_stage_since=now)
+    return RoomState(room_id, host_id, kind, now, grace_seconds, allowed=allowed,
+                     empty_stage_since=now)
 
 
 def check_invariants(state: RoomState) -> None:

@@ -45,6 +45,11 @@ class Gateway:
 
     # Subscriptions ------------------------------------------------------------
 
+    def subscribe_user(self, session: ClientSession) -> None:
+        """The member's own topic (``user:<id>``): notifications reach every session of theirs."""
+        session.unsubscribers["user"] = self.bus.subscribe(f"user:{session.user_id}",
+                                                           session.push)
+
     def subscribe_room(self, session: ClientSession, room_id: str) -> None:
         session.unsubscribe("room")
         session.room_id = room_id
@@ -73,12 +78,30 @@ class Gateway:
                 session.push({"type": "snapshot", "room": room})
 
     def subscribe_hallway(self, session: ClientSession, account: Account) -> None:
+        shown: set[str] = set()  # rooms this viewer was told about: removals only for these
+
         def deliver(message: Message) -> None:
             if message["type"] == "room_updated":
-                live = self.rooms.rooms.get(message["room"]["id"])
+                room_id = message["room"]["id"]
+                live = self.rooms.rooms.get(room_id)
                 if live is None or not self.rooms.may_see(live, account.id):
+                    if room_id in shown:  # no longer for this viewer (e.g. a social room)
+                        shown.discard(room_id)
+                        session.push({"type": "hallway", "event": {
+                            "type": "room_removed", "room_id": room_id}})
                     return
+                shown.add(room_id)
+                message = {"type": "room_updated", "room": {
+                    **message["room"],
+                    "followed_on_stage": self.rooms.followed_on_stage(live, account.id)}}
+            elif message.get("room_id") not in shown:
+                return
+            else:
+                shown.discard(message["room_id"])
             session.push({"type": "hallway", "event": message})
+
+        page = self.rooms.hallway_page(account, 0, len(self.rooms.rooms) + 1)
+        shown.update(str(room["id"]) for room in page["rooms"])  # type: ignore[attr-defined]
 
         session.unsubscribe("hallway")
         session.unsubscribers["hallway"] = self.bus.subscribe("hallway", deliver)
@@ -101,6 +124,7 @@ class Gateway:
             return old, False
         session = ClientSession(account.id)
         self.sessions[session.id] = session
+        self.subscribe_user(session)
         return session, False
 
     async def serve(self, ws: WebSocket, account: Account, resume: str | None,

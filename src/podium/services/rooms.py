@@ -11,7 +11,9 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import select, update
 
@@ -19,8 +21,9 @@ from podium.clock import Clock
 from podium.config import Settings
 from podium.domain import commands as c
 from podium.domain.commands import EventType, RoomError, RoomEvent
-from podium.domain.roles import RoomKind, RoomStatus, may_join
+from podium.domain.roles import RoomKind, RoomStatus, may_join, refusal
 from podium.domain.room import apply, new_room
+from podium.domain.state import RoomState
 from podium.domain.views import audience, snapshot
 from podium.media.engine import MediaEngine, MediaEngineError, SessionDescription
 from podium.realtime.bus import EventBus
@@ -40,6 +43,22 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+class Follows(Protocol):
+    """Who follows whom, answered from memory (the social service keeps it current)."""
+
+    def follows(self, follower_id: int, followee_id: int) -> bool: ...
+
+
+class NoFollows:
+    def follows(self, follower_id: int, followee_id: int) -> bool:
+        return False
+
+
+# Called after a command's events went out (outside the room's lock), and when a room starts.
+EventHook = Callable[[LiveRoom, RoomState, list[RoomEvent]], Awaitable[None]]
+StartHook = Callable[[LiveRoom, bool], Awaitable[None]]
+
+
 class RoomService:
     def __init__(self, db: Database, bus: EventBus, media: MediaEngine, clock: Clock,
                  settings: Settings) -> None:
@@ -49,6 +68,10 @@ class RoomService:
         self.clock = clock
         self.settings = settings
         self.rooms: dict[str, LiveRoom] = {}
+        self.follows: Follows = NoFollows()
+        self.event_hooks: list[EventHook] = []
+        self.start_hooks: list[StartHook] = []
+        self.tickers: list[Callable[[], Awaitable[None]]] = []
         media.set_callbacks(self._on_levels, self._on_peer_gone)
 
     async def start(self) -> None:
@@ -67,7 +90,10 @@ class RoomService:
 
     # Creating and finding rooms ------------------------------------------------
 
-    async def create(self, host: Account, title: str, description: str, kind: str) -> LiveRoom:
+    async def create(self, host: Account, title: str, description: str, kind: str,
+                     allowed: frozenset[int] = frozenset(), announce: bool = True) -> LiveRoom:
+        """Start a room. ``allowed`` are let in from the start (an event's co-hosts and the
+        people who asked to be told); ``announce`` tells the host's followers."""
         title = " ".join(title.split())
         if not 1 <= len(title) <= 100:
             raise Invalid("invalid_title", "Titles are 1 to 100 characters.")
@@ -76,21 +102,33 @@ class RoomService:
         try:
             room_kind = RoomKind(kind)
         except ValueError:
-            raise Invalid("invalid_kind", "Room type is 'open' or 'closed'.") from None
+            raise Invalid("invalid_kind", "Room type is 'open', 'social' or 'closed'.") from None
         hosted = sum(1 for r in self.rooms.values() if r.info.host_id == host.id)
         if hosted >= self.settings.max_rooms_per_user:
             raise TooMany("too_many_rooms", "End one of your live rooms before starting another.")
         now = self.clock.now()
         room_id = secrets.token_hex(6)
+        allowed = allowed - {host.id} if room_kind is not RoomKind.OPEN else frozenset()
         async with self.db.transaction() as s:
             s.add(Room(id=room_id, title=title, description=description, kind=room_kind.value,
                        status=RoomStatus.LIVE.value, host_id=host.id, created_at=_dt(now)))
+            await s.flush()
+            s.add_all(RoomAccess(room_id=room_id, user_id=u, granted_by_id=host.id,
+                                 created_at=_dt(now)) for u in sorted(allowed))
         info = RoomInfo(room_id, title, description, room_kind.value, host.id, now)
         live = LiveRoom(info, new_room(room_id, host.id, room_kind, now,
-                                       self.settings.empty_room_grace_seconds))
+                                       self.settings.empty_room_grace_seconds, allowed))
         self.rooms[room_id] = live
         await self._hallway(live, force=True)
+        for hook in self.start_hooks:
+            await self._run_hook(hook(live, announce))
         return live
+
+    async def _run_hook(self, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception:  # noqa: BLE001 - a failed notification must not fail the room
+            log.exception("room hook failed")
 
     def get(self, room_id: str) -> LiveRoom:
         live = self.rooms.get(room_id)
@@ -98,21 +136,50 @@ class RoomService:
             raise NotFound("room_not_found", "This room does not exist or has ended.")
         return live
 
+    def followed_by_moderator(self, state: RoomState, user_id: int) -> bool:
+        """The fact social rooms admit on: a moderator of the room (or its host) follows you."""
+        return any(self.follows.follows(m, user_id)
+                   for m in state.moderator_ids | {state.host_id})
+
     def may_see(self, live: LiveRoom, user_id: int) -> bool:
         state = live.state
-        return may_join(state.kind, user_id, state.host_id, state.allowed) or (
-            user_id in state.members)
+        if user_id in state.members:
+            return True
+        return may_join(state.kind, user_id, state.host_id, state.allowed,
+                        self.followed_by_moderator(state, user_id))
+
+    def followed_on_stage(self, live: LiveRoom, viewer_id: int) -> list[int]:
+        return [m.user_id for m in live.state.stage if self.follows.follows(viewer_id, m.user_id)]
+
+    def hallway_entry(self, live: LiveRoom, viewer_id: int) -> dict[str, object]:
+        """The room as the hallway lists it for this viewer (who they follow on stage)."""
+        return {**live.summary(), "followed_on_stage": self.followed_on_stage(live, viewer_id)}
+
+    def hallway_page(self, account: Account, offset: int = 0,
+                     limit: int = 100) -> dict[str, object]:
+        """Live rooms this member may join: rooms where people they follow are on stage first
+        (most such people first), then biggest, then newest."""
+        ranked = []
+        for live in self.rooms.values():
+            if live.state.live and self.may_see(live, account.id):
+                followed = len(self.followed_on_stage(live, account.id))
+                ranked.append(((-followed, -len(live.state.members), -live.info.created_at,
+                                live.room_id), live))
+        ranked.sort(key=lambda pair: pair[0])
+        page = [self.hallway_entry(live, account.id) for _, live in ranked[offset:offset + limit]]
+        return {"rooms": page, "total": len(ranked), "offset": offset, "limit": limit}
 
     def hallway(self, account: Account) -> list[dict[str, object]]:
-        """Live rooms this member may join: biggest first, then newest."""
-        rooms = [r for r in self.rooms.values() if r.state.live and self.may_see(r, account.id)]
-        rooms.sort(key=lambda r: (-len(r.state.members), -r.info.created_at))
-        return [r.summary() for r in rooms]
+        rooms: list[dict[str, object]] = self.hallway_page(account)["rooms"]  # type: ignore[assignment]
+        return rooms
+
+    def _refuse(self, live: LiveRoom) -> Forbidden:
+        return Forbidden("not_invited", refusal(live.state.kind))
 
     def view(self, room_id: str, viewer: Account) -> dict[str, object]:
         live = self.get(room_id)
         if not self.may_see(live, viewer.id):
-            raise Forbidden("not_invited", "This room is closed: a moderator has to let you in.")
+            raise self._refuse(live)
         return self.snapshot(live, viewer.id)
 
     def snapshot(self, live: LiveRoom, viewer_id: int) -> dict[str, object]:
@@ -123,7 +190,7 @@ class RoomService:
                       limit: int) -> dict[str, object]:
         live = self.get(room_id)
         if not self.may_see(live, viewer.id):
-            raise Forbidden("not_invited", "This room is closed: a moderator has to let you in.")
+            raise self._refuse(live)
         page = audience(live.state, offset, limit)
         return {"count": live.state.audience_count, "offset": offset,
                 "members": [m.public() for m in page]}
@@ -132,8 +199,17 @@ class RoomService:
 
     async def join(self, room_id: str, account: Account, holder: str | None) -> LiveRoom:
         live = self.get(room_id)
-        await self.execute(room_id, c.Join(account.id, account.username, account.display_name))
+        followed = self.followed_by_moderator(live.state, account.id)
+        await self.execute(room_id, c.Join(account.id, account.username, account.display_name,
+                                           followed))
         self.attach(live, account.id, holder)
+        return live
+
+    async def ping(self, room_id: str, actor: Account, target_id: int) -> LiveRoom:
+        """Ask someone to come; lets them into a social or closed room (rules in the domain)."""
+        live = self.get(room_id)
+        await self.execute(room_id, c.Ping(actor.id, target_id,
+                                           self.follows.follows(target_id, actor.id)))
         return live
 
     async def leave(self, room_id: str, user_id: int) -> None:
@@ -145,6 +221,7 @@ class RoomService:
         """Apply a command to a live room, persist what lasts, then publish its events."""
         live = self.get(room_id)
         async with live.lock:
+            before = live.state
             try:
                 state, events = apply(live.state, command, self.clock.now())
             except RoomError as exc:
@@ -154,6 +231,9 @@ class RoomService:
             live.state = state
             await self._publish(live, events, audience_before)
             await self._sync_media(live)
+        if events:
+            for hook in self.event_hooks:
+                await self._run_hook(hook(live, before, events))
         return events
 
     async def _persist(self, live: LiveRoom, events: list[RoomEvent]) -> None:
@@ -279,6 +359,8 @@ class RoomService:
             if live.room_id in self.rooms:
                 await self.execute(live.room_id, c.Tick())
             await self._hallway(live)
+        for ticker in self.tickers:  # e.g. scheduled-event reminders, on the same clock
+            await self._run_hook(ticker())
 
     async def run_ticker(self) -> None:
         while True:

@@ -15,9 +15,12 @@ RoomId = Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 @router.get("")
-async def hallway(account: CurrentAccount, request: Request) -> dict[str, Any]:
-    """Live rooms you may join, biggest first."""
-    return {"rooms": podium(request).rooms.hallway(account)}
+async def hallway(account: CurrentAccount, request: Request,
+                  offset: int = Query(0, ge=0, le=1_000_000),
+                  page_size: int = Query(100, ge=1, le=200, alias="limit")) -> dict[str, Any]:
+    """Live rooms you may join: rooms where people you follow are on stage first, then the
+    biggest, then the newest. ``total`` counts them all; page with ``offset`` and ``limit``."""
+    return podium(request).rooms.hallway_page(account, offset, page_size)
 
 
 @router.post("", status_code=201)
