@@ -119,7 +119,7 @@ class SearchService:
             async with self.db.transaction() as s:
                 rows = {u.id: (u, etag) for u, etag in (await s.execute(
                     select(User, Avatar.etag).outerjoin(Avatar, Avatar.user_id == User.id)
-                    .where(User.id.in_(ids)))).tuples()}
+                    .where(User.id.in_(ids))))}
             result["people"] = [self.social.person(viewer.id, *rows[i]) for i in ids]
         if "rooms" in kinds:
             # Over-fetch: rooms this viewer may not join are dropped here, not in SQL.
