@@ -1,0 +1,360 @@
+"""Who may do what: every HTTP route and every WebSocket command, against every kind of caller.
+
+The routes come from the application's own route table and the commands from
+``podium.realtime.commands.COMMANDS``: a route or command with no entry in ``ROUTES`` or
+``COMMANDS`` below fails the test, naming it. To add one, write its rule (who gets which status
+class) next to its neighbours; ``signed_in()``, ``public()`` and ``in_room()`` cover most.
+
+Each check runs in a fresh room: a host (on stage, moderating), a second moderator, a speaker,
+a listener with a raised hand (and another, the target of hand actions), and outsiders (a
+member, a site admin, a suspended member, nobody), so no check can change what another sees.
+Outcomes are status classes (2xx, 401, 403, 404, 409, 422...) and never a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import websockets
+from fastapi.routing import APIRoute
+
+from podium.domain import commands as c
+from podium.realtime.commands import COMMANDS as WS_COMMANDS
+from tests.api.helpers import Member, bulk_members
+from tests.conftest import Server
+from tests.realtime.helpers import ws_url
+
+ROLES = ("anonymous", "member", "listener", "speaker", "moderator", "host", "admin", "suspended")
+IN_ROOM = ("listener", "speaker", "moderator", "host")
+OUTSIDERS = ("member", "admin")
+SETTINGS = {"rate_room_create": "100000/1", "rate_hand_raise": "100000/1",
+            "rate_invite_create": "100000/1", "rate_token_create": "100000/1",
+            "rate_signup": "100000/1", "rate_signin": "100000/1",
+            "rate_invite_check": "100000/1", "max_rooms_per_user": 1000}
+
+
+# Rules ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rule:
+    """Expected outcome per role: a status class for HTTP ("2xx", "403"...), a reply or error
+    code for WebSocket commands ("ok", "forbidden", "closed" for a refused connection)."""
+
+    expect: dict[str, str]
+    room: str = "open"  # the kind of room the check runs in
+    body: Callable[[World], Any] | None = None  # HTTP body / WebSocket fields, from the world
+
+    def __post_init__(self) -> None:
+        assert set(self.expect) == set(ROLES), set(ROLES) ^ set(self.expect)
+
+
+def rule(default: str, room: str = "open", body: Callable[[World], Any] | None = None,
+         **per_role: str) -> Rule:
+    unknown = set(per_role) - set(ROLES)
+    assert not unknown, unknown
+    return Rule({r: per_role.get(r, default) for r in ROLES}, room, body)
+
+
+def public(ok: str = "2xx", body: Callable[[World], Any] | None = None) -> Rule:
+    """Anyone, signed in or not (a suspended member's token is simply not looked at)."""
+    return rule(ok, body=body)
+
+
+def signed_in(ok: str = "2xx", body: Callable[[World], Any] | None = None,
+              **per_role: str) -> Rule:
+    return rule(ok, body=body, **{"anonymous": "401", "suspended": "401", **per_role})
+
+
+def in_room(listener: str, speaker: str, moderator: str, host: str, outsider: str,
+            room: str = "open", body: Callable[[World], Any] | None = None) -> Rule:
+    """A room action: what each role in the room gets, and members not in it."""
+    return rule("401", room, body, listener=listener, speaker=speaker, moderator=moderator,
+                host=host, member=outsider, admin=outsider)
+
+
+def target(name: str) -> Callable[[World], Any]:
+    return lambda w: {"user_id": w.users[name].id}
+
+
+# HTTP routes: (method, path) -> rule. Status classes: 2xx, 401, 403, 404, 409, 410, 422.
+V = "/api/v1"
+ROUTES: dict[tuple[str, str], Rule] = {
+    ("GET", f"{V}/health"): public(),
+    ("POST", f"{V}/auth/signup"): public("2xx", body=lambda w: {
+        "invite": w.invite, "username": w.fresh_name(), "display_name": "New",
+        "password": "password-new"}),
+    ("POST", f"{V}/auth/signin"): public("2xx", body=lambda w: {
+        "username": w.signer, "password": "password-" + w.signer}),
+    ("POST", f"{V}/auth/signout"): public(),
+    ("GET", f"{V}/auth/me"): signed_in(),
+    ("POST", f"{V}/invites"): signed_in(),
+    ("GET", f"{V}/invites"): signed_in(),
+    ("GET", f"{V}/invites/{{code}}"): public(),
+    ("POST", f"{V}/tokens"): signed_in(body=lambda w: {"name": "matrix"}),
+    ("GET", f"{V}/tokens"): signed_in(),
+    # Only the owner (here: the host) may revoke a token; others are told it does not exist.
+    ("DELETE", f"{V}/tokens/{{token_id}}"): signed_in("404", host="2xx"),
+    ("GET", f"{V}/users/{{username}}"): signed_in(),
+    ("GET", f"{V}/rooms"): signed_in(),
+    ("POST", f"{V}/rooms"): signed_in(body=lambda w: {"title": "Another room"}),
+    # A closed room: only the people in it (and those let in) may see or join it.
+    ("GET", f"{V}/rooms/{{room_id}}"): in_room("2xx", "2xx", "2xx", "2xx", "403", "closed"),
+    ("GET", f"{V}/rooms/{{room_id}}/audience"): in_room("2xx", "2xx", "2xx", "2xx", "403",
+                                                        "closed"),
+    ("POST", f"{V}/rooms/{{room_id}}/join"): in_room("2xx", "2xx", "2xx", "2xx", "403",
+                                                     "closed"),
+    ("POST", f"{V}/rooms/{{room_id}}/leave"): in_room("2xx", "2xx", "2xx", "2xx", "2xx"),
+    # Not real SDP: members get as far as the media engine (422); outsiders are refused first.
+    ("POST", f"{V}/rooms/{{room_id}}/rtc"): in_room("422", "422", "422", "422", "403",
+                                                    body=lambda w: {"sdp": "v=0",
+                                                                    "type": "offer"}),
+    ("POST", f"{V}/rooms/{{room_id}}/hand/raise"): in_room("2xx", "409", "409", "409", "409"),
+    ("POST", f"{V}/rooms/{{room_id}}/hand/lower"): in_room("2xx", "2xx", "2xx", "2xx", "409"),
+    ("POST", f"{V}/rooms/{{room_id}}/invitation/accept"): in_room("403", "403", "403", "403",
+                                                                  "409"),
+    ("POST", f"{V}/rooms/{{room_id}}/invitation/decline"): in_room("403", "403", "403", "403",
+                                                                   "409"),
+    ("POST", f"{V}/rooms/{{room_id}}/mute"): in_room("409", "2xx", "2xx", "2xx", "409",
+                                                     body=lambda w: {"muted": True}),
+    ("POST", f"{V}/rooms/{{room_id}}/step-down"): in_room("409", "2xx", "2xx", "2xx", "409"),
+    ("POST", f"{V}/rooms/{{room_id}}/end"): in_room("403", "403", "403", "2xx", "403"),
+    # Moderators only, each on a valid target: invite another listener, move/mute/promote the
+    # speaker, lower another listener's hand, let a member into the room.
+    ("POST", f"{V}/rooms/{{room_id}}/speakers"): in_room("403", "403", "2xx", "2xx", "409",
+                                                         body=target("other")),
+    ("POST", f"{V}/rooms/{{room_id}}/audience"): in_room("403", "403", "2xx", "2xx", "409",
+                                                         body=target("speaker")),
+    ("POST", f"{V}/rooms/{{room_id}}/moderators"): in_room("403", "403", "2xx", "2xx", "409",
+                                                           body=target("speaker")),
+    ("POST", f"{V}/rooms/{{room_id}}/muted"): in_room("403", "403", "2xx", "2xx", "409",
+                                                      body=target("speaker")),
+    ("POST", f"{V}/rooms/{{room_id}}/hands/lower"): in_room("403", "403", "2xx", "2xx", "409",
+                                                            body=target("other")),
+    ("POST", f"{V}/rooms/{{room_id}}/allowed"): in_room("403", "403", "2xx", "2xx", "409",
+                                                        body=target("member")),
+}
+
+# WebSocket commands: type -> rule. "ok" is a reply; otherwise the error code; a connection
+# refused at the door is "closed" (anonymous and suspended callers never get that far).
+# Outsiders are connected but have joined no room.
+WS_REFUSED = {"anonymous": "closed", "suspended": "closed"}
+
+
+def ws(listener: str, speaker: str, moderator: str, host: str, outsider: str = "not_in_room",
+       body: Callable[[World], Any] | None = None) -> Rule:
+    return rule("closed", body=body, listener=listener, speaker=speaker, moderator=moderator,
+                host=host, member=outsider, admin=outsider)
+
+
+def ws_all(outcome: str = "ok", body: Callable[[World], Any] | None = None) -> Rule:
+    return ws(outcome, outcome, outcome, outcome, outcome, body)
+
+
+COMMANDS: dict[str, Rule] = {
+    "ping": ws_all(),
+    "subscribe_hallway": ws_all(),
+    "unsubscribe_hallway": ws_all(),
+    "join": ws_all(body=lambda w: {"room_id": w.room_id}),
+    "leave": ws("ok", "ok", "ok", "ok"),
+    "rtc_offer": ws("invalid_sdp", "invalid_sdp", "invalid_sdp", "invalid_sdp",
+                    body=lambda w: {"sdp": "v=0"}),
+    "raise_hand": ws("ok", "not_listener", "not_listener", "not_listener"),
+    "lower_hand": ws("ok", "ok", "ok", "ok"),
+    "invite_to_speak": ws("forbidden", "forbidden", "ok", "ok", body=target("other")),
+    "accept_invite": ws("not_invited", "not_invited", "not_invited", "not_invited"),
+    "decline_invite": ws("not_invited", "not_invited", "not_invited", "not_invited"),
+    "move_to_audience": ws("forbidden", "forbidden", "ok", "ok", body=target("speaker")),
+    "make_moderator": ws("forbidden", "forbidden", "ok", "ok", body=target("speaker")),
+    "mute": ws("forbidden", "forbidden", "ok", "ok", body=target("speaker")),
+    "set_muted": ws("not_on_stage", "ok", "ok", "ok", body=lambda w: {"muted": True}),
+    "step_down": ws("not_on_stage", "ok", "ok", "ok"),
+    "allow_user": ws("forbidden", "forbidden", "ok", "ok", body=target("member")),
+    "end_room": ws("forbidden", "forbidden", "forbidden", "ok"),
+}
+
+
+# The world each check runs in --------------------------------------------------------------
+
+_serial = itertools.count()
+
+
+@dataclass
+class World:
+    server: Server
+    users: dict[str, Member]
+    room_id: str
+    invite: str
+    signer: str
+    token_id: int
+
+    def fresh_name(self) -> str:
+        return f"new{next(_serial)}"
+
+
+async def world(server: Server, room_kind: str) -> World:
+    n = next(_serial)
+    roles = ("host", "moderator", "speaker", "listener", "other", "member", "admin",
+             "suspended")
+    users = dict(zip(roles, await bulk_members(server, f"w{n}r", len(roles)), strict=True))
+    services = server.services
+    accounts, rooms = services.accounts, services.rooms
+    await accounts.set_suspended(users["suspended"].id, True)
+    live = await rooms.create(users["host"].account, "Matrix", "", room_kind)
+    rid = live.room_id
+    host = users["host"].id
+    await rooms.join(rid, users["host"].account, None)
+    for name in ("moderator", "speaker", "listener", "other"):
+        await rooms.execute(rid, c.AllowUser(host, users[name].id))
+        await rooms.join(rid, users[name].account, None)
+    for name in ("moderator", "speaker"):
+        await rooms.execute(rid, c.InviteToSpeak(host, users[name].id))
+        await rooms.execute(rid, c.AcceptInvite(users[name].id))
+    await rooms.execute(rid, c.MakeModerator(host, users["moderator"].id))
+    await rooms.execute(rid, c.RaiseHand(users["listener"].id))
+    await rooms.execute(rid, c.RaiseHand(users["other"].id))
+    admin_account = await accounts.create_user(f"w{n}admin", "Admin", "password-admin",
+                                               is_admin=True)
+    _, admin_token = await accounts.create_token(admin_account.id, "matrix")
+    users["admin"] = Member(server, admin_account, admin_token)
+    _, invite = await accounts.create_invite(admin_account)
+    signer = await accounts.create_user(f"w{n}signer", "Signer", f"password-w{n}signer")
+    token_row, _ = await accounts.create_token(host, "to revoke")
+    roles_now = {m.user_id: m.role.value for m in live.state.members.values()}
+    assert [roles_now.get(users[n].id) for n in ("host", "moderator", "speaker", "listener")] \
+        == ["moderator", "moderator", "speaker", "listener"], roles_now
+    return World(server, users, rid, invite, signer.username, token_row.id)
+
+
+# Enumerating what the application serves -----------------------------------------------------
+
+def http_routes(app: Any) -> set[tuple[str, str]]:
+    """Every (method, path) of the API from the app's route table: no static files or pages."""
+
+    def walk(routes: list[Any], prefix: str) -> Iterator[tuple[str, str]]:
+        for route in routes:
+            if hasattr(route, "original_router") and hasattr(route, "include_context"):
+                if route.include_context.include_in_schema:
+                    yield from walk(route.original_router.routes,
+                                    prefix + route.include_context.prefix)
+            elif isinstance(route, APIRoute) and route.include_in_schema:
+                for method in route.methods or ():
+                    yield method, prefix + route.path
+
+    return set(walk(list(app.routes), ""))
+
+
+def test_every_route_and_command_has_a_rule() -> None:
+    from podium.api.app import create_app
+    from podium.config import Settings
+
+    app = create_app(Settings(secret_key="x", database_url="sqlite+aiosqlite://",
+                              media_workers=0))
+    served = http_routes(app)
+    openapi = {(m.upper(), p) for p, item in app.openapi()["paths"].items() for m in item}
+    assert served == openapi, served ^ openapi  # the route table and the OpenAPI agree
+    missing = sorted(served - set(ROUTES))
+    assert not missing, (
+        "these routes have no entry in tests/security/test_authz_matrix.py ROUTES (add a "
+        "rule for each: who gets which status class): "
+        + ", ".join(f"{m} {p}" for m, p in missing))
+    stale = sorted(set(ROUTES) - served)
+    assert not stale, f"ROUTES lists routes the app does not serve: {stale}"
+    missing_commands = sorted(set(WS_COMMANDS) - set(COMMANDS))
+    assert not missing_commands, (
+        "these WebSocket commands have no entry in tests/security/test_authz_matrix.py "
+        f"COMMANDS: {missing_commands}")
+    assert not set(COMMANDS) - set(WS_COMMANDS), set(COMMANDS) - set(WS_COMMANDS)
+
+
+# Running the checks --------------------------------------------------------------------------
+
+def status_class(status: int) -> str:
+    return "2xx" if 200 <= status < 300 else str(status)
+
+
+def url_of(path: str, w: World) -> str:
+    return (path.replace("{room_id}", w.room_id).replace("{code}", w.invite)
+            .replace("{token_id}", str(w.token_id))
+            .replace("{username}", w.users["host"].account.username))
+
+
+async def http_check(client: httpx.AsyncClient, method: str, path: str, role: str,
+                     r: Rule, w: World) -> int:
+    headers = {"X-Podium-CSRF": "1"}
+    if role != "anonymous":
+        headers["Authorization"] = f"Bearer {w.users[role].token}"
+    body = r.body(w) if r.body else None
+    client.cookies.clear()  # sign-in and sign-up set a cookie: no caller keeps it
+    response = await client.request(method, url_of(path, w), json=body, headers=headers)
+    return response.status_code
+
+
+async def test_http_authorization_matrix(make_server: Callable[..., Any]) -> None:
+    async with make_server(**SETTINGS) as server:
+        mismatches: list[str] = []
+        checked = 0
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            for (method, path), r in sorted(ROUTES.items()):
+                for role in ROLES:
+                    w = await world(server, r.room)
+                    status = await http_check(client, method, path, role, r, w)
+                    checked += 1
+                    assert status < 500, (method, path, role, status)
+                    if status_class(status) != r.expect[role]:
+                        mismatches.append(f"{method} {path} as {role}: got {status}, "
+                                          f"expected {r.expect[role]}")
+        assert not mismatches, "\n".join(mismatches)
+        assert checked == len(ROUTES) * len(ROLES)
+        print(f"authorization matrix: {checked} HTTP checks "
+              f"({len(ROUTES)} routes x {len(ROLES)} roles)")
+
+
+async def ws_check(server: Server, kind: str, role: str, r: Rule, w: World) -> str:
+    token = w.users[role].token if role != "anonymous" else None
+    async with websockets.connect(ws_url(server, token), max_size=2**22) as sock:
+        try:
+            hello = json.loads(await asyncio.wait_for(sock.recv(), 10))
+        except websockets.ConnectionClosed:
+            return "closed"
+        assert hello["type"] == "hello"
+        if role in IN_ROOM:  # take a socket into the room the member is already in
+            await sock.send(json.dumps({"id": "j", "type": "join", "room_id": w.room_id}))
+            await _answer(sock, "j")
+        fields = r.body(w) if r.body else {}
+        await sock.send(json.dumps({"id": "x", "type": kind, **fields}))
+        answer = await _answer(sock, "x")
+        return "ok" if answer["type"] == "reply" else str(answer["error"])
+
+
+async def _answer(sock: Any, request_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while True:
+            frame: dict[str, Any] = json.loads(await sock.recv())
+            if frame.get("id") == request_id and frame["type"] in ("reply", "error"):
+                return frame
+            if frame["type"] == "pong" and request_id == "x":
+                continue
+
+
+async def test_websocket_authorization_matrix(make_server: Callable[..., Any]) -> None:
+    async with make_server(**SETTINGS) as server:
+        mismatches: list[str] = []
+        checked = 0
+        for kind, r in sorted(COMMANDS.items()):
+            for role in ROLES:
+                w = await world(server, r.room)
+                outcome = await ws_check(server, kind, role, r, w)
+                checked += 1
+                assert outcome != "internal", (kind, role)
+                if outcome != r.expect[role]:
+                    mismatches.append(f"{kind} as {role}: got {outcome}, "
+                                      f"expected {r.expect[role]}")
+        assert not mismatches, "\n".join(mismatches)
+        print(f"authorization matrix: {checked} WebSocket checks "
+              f"({len(COMMANDS)} commands x {len(ROLES)} roles)")
