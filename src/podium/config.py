@@ -87,6 +87,19 @@ class Settings(BaseSettings):
     # Opus in-band FEC on the listeners' mix, tuned for this expected loss (0 = FEC off).
     media_expected_loss_percent: int = Field(default=10, ge=0, le=100)
 
+    # --- Janus media engine (podium.media.janus, docs/janus.md) ------------------------------
+    # "embedded" = Podium's own aiortc engine; "janus" = AudioBridge rooms on Janus instances.
+    media_engine: Literal["embedded", "janus"] = "embedded"
+    # One entry per instance, "API_URL|API_SECRET[|ADMIN_URL]", e.g.
+    # "http://10.0.0.5:8088/janus|s3cret|http://10.0.0.5:7088/admin" (comma-separated in env).
+    janus_instances: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    janus_admin_secret: str = ""
+
+    @field_validator("janus_instances", mode="before")
+    @classmethod
+    def _janus_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
     @field_validator("ice_hosts", "stun_urls", "turn_urls", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:

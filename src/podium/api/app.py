@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium import __version__
 from podium.api.deps import authenticate
-from podium.api.errors import install_error_handlers
+from podium.api.errors import ERROR_RESPONSES, install_error_handlers
 from podium.api.routes import auth, events, members, notifications, rooms, social
 from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
@@ -56,6 +56,10 @@ def build_services(settings: Settings, clock: Clock, media: MediaEngine | None =
                    bus: EventBus | None = None) -> Services:
     db = Database(settings.database_url)
     bus = bus or InProcessBus()
+    if media is None and settings.media_engine == "janus":
+        from podium.media.janus.engine import JanusEngine
+
+        media = JanusEngine(settings)
     if media is None:
         from podium.media.embedded import EmbeddedEngine
 
@@ -137,7 +141,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
                   openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
     app.state.podium = services
     install_error_handlers(app)
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for module in (auth, members, rooms, social, events, notifications):
         api.include_router(module.router)
 

@@ -1,0 +1,1 @@
+"""The Janus media engine: AudioBridge rooms on one or more Janus instances (docs/janus.md)."""

@@ -1,0 +1,400 @@
+"""``JanusEngine``: the ``MediaEngine`` Protocol carried out by one or more Janus instances.
+
+Shape (why: docs/janus.md):
+
+* Each participant's ONE peer connection is terminated by a Janus **AudioBridge** handle that
+  Podium attaches on their behalf: the client's offer goes to ``join`` and Janus's answer comes
+  back through Podium's signalling, so clients are unchanged. Every new participant goes to the
+  least-loaded instance.
+* The server decides who is heard with AudioBridge ``mute``/``unmute``: everyone joins muted and
+  only the heard set is unmuted, so promotion and demotion need no renegotiation.
+* A Podium room becomes one AudioBridge room per instance that has participants. The rooms are
+  joined into one stage by **RTP forwarders**: each room forwards its ``stage`` group (its
+  local participants, never what it received) to a plain-RTP participant in group
+  ``cascade`` in every other room, so nothing loops.
+* When an instance's last participant leaves, its room, forwarders and cascade handles go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from podium.config import Settings
+from podium.media.engine import (
+    EngineStats,
+    LevelsCallback,
+    MediaEngineError,
+    PeerGoneCallback,
+    SessionDescription,
+)
+from podium.media.janus.api import JanusError, JanusInstanceConfig, JanusSession, Json
+from podium.media.offer import check_offer
+
+log = logging.getLogger(__name__)
+
+PLUGIN = "janus.plugin.audiobridge"
+OPUS_PT = 111
+LEVELS_SECONDS = 0.2
+_NOBODY: frozenset[int] = frozenset()
+
+
+@dataclass(eq=False)
+class _Member:
+    user_id: int
+    instance: int
+    handle: int
+    participant: int = 0
+    muted: bool = True
+
+
+@dataclass(eq=False)
+class _Bridge:
+    """The room's AudioBridge room on one instance, and the cascades feeding it."""
+
+    janus_room: int
+    control: int  # a Podium handle for room requests
+    cascade_in: dict[int, tuple[int, int]] = field(default_factory=dict)  # src -> (handle, port)
+    forwards: dict[int, int] = field(default_factory=dict)  # dst instance -> stream id
+
+
+@dataclass(eq=False)
+class _Room:
+    room_id: str
+    bridges: dict[int, _Bridge] = field(default_factory=dict)
+    members: dict[int, _Member] = field(default_factory=dict)
+    talking: set[int] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class JanusEngine:
+    """Implements ``podium.media.engine.MediaEngine`` on Janus AudioBridge rooms."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._configs = [JanusInstanceConfig.parse(e) for e in settings.janus_instances]
+        if not self._configs:
+            raise ValueError("media_engine = 'janus' needs at least one janus_instances entry")
+        self._admin_secret = settings.janus_admin_secret
+        self._sessions: list[JanusSession] = []
+        self._rooms: dict[str, _Room] = {}
+        self._heard: dict[str, frozenset[int]] = {}
+        self._by_handle: dict[tuple[int, int], tuple[str, _Member]] = {}
+        self._aux: set[asyncio.Task[Any]] = set()
+        self._levels: asyncio.Task[None] | None = None
+        self._on_levels: LevelsCallback | None = None
+        self._on_peer_gone: PeerGoneCallback | None = None
+        self._running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        for index, config in enumerate(self._configs):
+            session = JanusSession(config, self._event_handler(index), self._admin_secret)
+            self._sessions.append(session)
+            await session.open()
+        self._levels = asyncio.create_task(self._report_levels(), name="janus-levels")
+        self._running = True
+
+    async def close(self) -> None:
+        self._running = False
+        for room_id in list(self._rooms):
+            await self.close_room(room_id)
+        self._heard.clear()
+        tasks = [t for t in (self._levels, *self._aux) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for session in self._sessions:
+            await session.close()
+        self._sessions.clear()
+
+    def set_callbacks(self, on_levels: LevelsCallback, on_peer_gone: PeerGoneCallback) -> None:
+        self._on_levels, self._on_peer_gone = on_levels, on_peer_gone
+
+    def stats(self) -> EngineStats:
+        tasks = sum(1 for s in self._sessions if s.polling)
+        tasks += sum(1 for t in self._aux if not t.done())
+        tasks += 1 if self._levels is not None and not self._levels.done() else 0
+        peers = sum(len(r.members) for r in self._rooms.values())
+        return EngineStats(rooms=len(self._rooms), peers=peers, tasks=tasks)
+
+    async def health(self) -> list[dict[str, Any]]:
+        """Per instance: reachable?, round trip, participants Podium placed there."""
+        report = []
+        loop = asyncio.get_running_loop()
+        for index, session in enumerate(self._sessions):
+            started = loop.time()
+            entry: dict[str, Any] = {
+                "instance": index,
+                "url": session.config.url,
+                "participants": self._load(index),
+            }
+            try:
+                info = await session.info()
+                entry.update(
+                    ok=session.polling,
+                    version=info.get("version_string", ""),
+                    rtt_ms=round((loop.time() - started) * 1000, 1),
+                )
+            except Exception as exc:  # any failure means "unhealthy", reported, not raised
+                entry.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+            report.append(entry)
+        return report
+
+    # -- MediaEngine -------------------------------------------------------------------------
+
+    async def connect(
+        self, room_id: str, user_id: int, offer: SessionDescription
+    ) -> SessionDescription:
+        if not self._running:
+            raise MediaEngineError("media engine is not running")
+        check_offer(offer)
+        await self.disconnect(room_id, user_id)  # one peer per user: replace
+        room = self._rooms.setdefault(room_id, _Room(room_id))
+        index = min(range(len(self._sessions)), key=self._load)
+        session = self._sessions[index]
+        muted = user_id not in self._heard.get(room_id, _NOBODY)
+        try:
+            async with room.lock:
+                bridge = await self._bridge(room, index)
+                member = _Member(user_id, index, await session.attach(PLUGIN), muted=muted)
+                room.members[user_id] = member
+                self._by_handle[(index, member.handle)] = (room_id, member)
+            event = await session.send_async(
+                member.handle,
+                {
+                    "request": "join",
+                    "room": bridge.janus_room,
+                    "display": str(user_id),
+                    "muted": muted,
+                    "group": "stage",
+                },
+                jsep={"type": "offer", "sdp": offer.sdp},
+            )
+        except JanusError as exc:
+            await self.disconnect(room_id, user_id)
+            raise MediaEngineError("the media server refused the connection") from exc
+        member.participant = int(event["plugindata"]["data"]["id"])
+        jsep = event.get("jsep") or {}
+        if room.members.get(user_id) is not member or "sdp" not in jsep:
+            raise MediaEngineError("the peer was closed while connecting")
+        if member.muted != (user_id not in self._heard.get(room_id, _NOBODY)):
+            await self._apply_mute(room, member)  # the heard set changed while joining
+        return SessionDescription(sdp=str(jsep["sdp"]), type="answer")
+
+    async def disconnect(self, room_id: str, user_id: int) -> None:
+        room = self._rooms.get(room_id)
+        member = room.members.get(user_id) if room else None
+        if room is None or member is None:
+            return
+        async with room.lock:
+            await self._drop(room, member)
+
+    async def set_heard(self, room_id: str, user_ids: frozenset[int]) -> None:
+        self._heard[room_id] = frozenset(user_ids)
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        for member in list(room.members.values()):
+            if member.participant and member.muted != (member.user_id not in user_ids):
+                await self._apply_mute(room, member)
+        room.talking &= set(user_ids)
+
+    async def close_room(self, room_id: str) -> None:
+        self._heard.pop(room_id, None)
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        async with room.lock:
+            for member in list(room.members.values()):
+                await self._drop(room, member)
+
+    # -- bridges -----------------------------------------------------------------------------
+
+    def _load(self, index: int) -> int:
+        return sum(
+            1 for r in self._rooms.values() for m in r.members.values() if m.instance == index
+        )
+
+    async def _bridge(self, room: _Room, index: int) -> _Bridge:
+        """The room's AudioBridge room on this instance, cascaded with the others."""
+        bridge = room.bridges.get(index)
+        if bridge is not None:
+            return bridge
+        session = self._sessions[index]
+        control = await session.attach(PLUGIN)
+        janus_room = secrets.randbelow(2**52) + 1
+        await session.request(
+            control,
+            {
+                "request": "create",
+                "room": janus_room,
+                "is_private": True,
+                "allow_rtp_participants": True,
+                "groups": ["stage", "cascade"],
+                "audiolevel_event": True,
+                "audio_active_packets": 10,
+                "audio_level_average": 60,
+                "sampling_rate": 48000,
+            },
+        )
+        bridge = room.bridges[index] = _Bridge(janus_room, control)
+        for other in list(room.bridges):
+            if other != index:
+                await self._cascade(room, other, index)
+                await self._cascade(room, index, other)
+        return bridge
+
+    async def _cascade(self, room: _Room, src: int, dst: int) -> None:
+        """Forward the ``stage`` group of ``src``'s room into ``dst``'s room."""
+        target, source = room.bridges[dst], room.bridges[src]
+        session = self._sessions[dst]
+        handle = await session.attach(PLUGIN)
+        event = await session.send_async(
+            handle,
+            {
+                "request": "join",
+                "room": target.janus_room,
+                "display": f"cascade-{src}",
+                "group": "cascade",
+                "rtp": {"payload_type": OPUS_PT},
+            },
+        )
+        port = int(event["plugindata"]["data"]["rtp"]["port"])
+        target.cascade_in[src] = (handle, port)
+        reply = await self._sessions[src].request(
+            source.control,
+            {
+                "request": "rtp_forward",
+                "room": source.janus_room,
+                "group": "stage",
+                "host": self._configs[dst].media_host,
+                "port": port,
+                "ptype": OPUS_PT,
+                "codec": "opus",
+            },
+        )
+        source.forwards[dst] = int(reply["stream_id"])
+
+    async def _drop(self, room: _Room, member: _Member) -> None:
+        if room.members.get(member.user_id) is member:
+            del room.members[member.user_id]
+        room.talking.discard(member.user_id)
+        self._by_handle.pop((member.instance, member.handle), None)
+        session = self._sessions[member.instance]
+        await session.detach(member.handle)  # hangs up the PeerConnection and leaves
+        if not any(m.instance == member.instance for m in room.members.values()):
+            await self._remove_bridge(room, member.instance)
+        if not room.members and self._rooms.get(room.room_id) is room:
+            del self._rooms[room.room_id]
+
+    async def _remove_bridge(self, room: _Room, index: int) -> None:
+        bridge = room.bridges.pop(index, None)
+        if bridge is None:
+            return
+        for other, other_bridge in room.bridges.items():
+            stream = other_bridge.forwards.pop(index, None)
+            if stream is not None:
+                with contextlib.suppress(JanusError):
+                    await self._sessions[other].request(
+                        other_bridge.control,
+                        {
+                            "request": "stop_rtp_forward",
+                            "room": other_bridge.janus_room,
+                            "stream_id": stream,
+                        },
+                    )
+            cascade = other_bridge.cascade_in.pop(index, None)
+            if cascade is not None:
+                await self._sessions[other].detach(cascade[0])
+        session = self._sessions[index]
+        with contextlib.suppress(JanusError):
+            await session.request(bridge.control, {"request": "destroy", "room": bridge.janus_room})
+        for handle, _ in bridge.cascade_in.values():
+            await session.detach(handle)
+        await session.detach(bridge.control)
+
+    async def _apply_mute(self, room: _Room, member: _Member) -> None:
+        muted = member.user_id not in self._heard.get(room.room_id, _NOBODY)
+        bridge = room.bridges.get(member.instance)
+        if bridge is None or not member.participant:
+            return
+        with contextlib.suppress(JanusError):  # the participant may have just left
+            await self._sessions[member.instance].request(
+                bridge.control,
+                {
+                    "request": "mute" if muted else "unmute",
+                    "room": bridge.janus_room,
+                    "id": member.participant,
+                },
+            )
+            member.muted = muted
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _event_handler(self, index: int) -> Any:
+        def on_event(handle: int, event: Json) -> None:
+            found = self._by_handle.get((index, handle))
+            if found is None:
+                return
+            room_id, member = found
+            room = self._rooms.get(room_id)
+            if room is None:
+                return
+            kind = event.get("janus")
+            data = event.get("plugindata", {}).get("data", {})
+            if kind == "hangup" or (kind == "detached"):
+                self._spawn(self._gone(room, member))
+            elif data.get("audiobridge") == "talking" and data.get("id") == member.participant:
+                room.talking.add(member.user_id)
+            elif (
+                data.get("audiobridge") == "stopped-talking"
+                and data.get("id") == member.participant
+            ):
+                room.talking.discard(member.user_id)
+
+        return on_event
+
+    async def _gone(self, room: _Room, member: _Member) -> None:
+        if room.members.get(member.user_id) is not member:
+            return  # an old peer of a user who has reconnected since
+        async with room.lock:
+            await self._drop(room, member)
+        if self._on_peer_gone is not None:
+            self._call(self._on_peer_gone, room.room_id, member.user_id)
+
+    async def _report_levels(self) -> None:
+        while True:
+            await asyncio.sleep(LEVELS_SECONDS)  # a periodic report, not synchronisation
+            for room in list(self._rooms.values()):
+                heard = self._heard.get(room.room_id, _NOBODY)
+                report = {uid: 0.5 for uid in room.talking & heard}
+                if report and self._on_levels is not None:
+                    self._call(self._on_levels, room.room_id, report)
+
+    def _call(self, callback: Any, *args: Any) -> None:
+        try:
+            result = callback(*args)
+        except Exception:
+            log.exception("media engine callback failed")
+            return
+        if inspect.isawaitable(result):
+            self._spawn(result)
+
+    def _spawn(self, awaitable: Any) -> None:
+        async def run() -> None:
+            try:
+                await awaitable
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("janus engine background task failed")
+
+        task = asyncio.create_task(run())
+        self._aux.add(task)
+        task.add_done_callback(self._aux.discard)

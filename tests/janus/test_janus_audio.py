@@ -1,0 +1,120 @@
+"""Real WebRTC through Podium and two Janus instances: the stage decides who is heard."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from podium.cli.bot import connect_audio
+from podium.client import Realtime
+from podium.media.analysis import tone_wav
+from podium.media.janus.engine import JanusEngine
+from tests.conftest import run_server
+from tests.e2e.audio import dominant, hears, record_after
+from tests.janus.conftest import janus_settings
+from tests.janus.janusd import JanusProcess
+
+pytestmark = [pytest.mark.media]
+
+
+async def _until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.1)  # polls a condition, with a deadline
+
+
+async def _janus_leftovers(engine: JanusEngine) -> list[Any]:
+    """Rooms and handles left on every instance (the engine's own session aside)."""
+    left: list[Any] = []
+    for session in engine._sessions:
+        rooms = await session.admin({"janus": "message_plugin",
+                                     "plugin": "janus.plugin.audiobridge",
+                                     "request": {"request": "list"}})
+        left += rooms["response"]["list"]
+        sessions = (await session.admin({"janus": "list_sessions"}))["sessions"]
+        for sid in sessions:
+            left += (await session.admin({"janus": "list_handles", "session_id": sid}))["handles"]
+    return left
+
+
+async def _member(server: Any, name: str, room_id: str) -> tuple[Realtime, Any]:
+    client = await server.user(name)
+    rt = await client.connect()
+    await rt.join(room_id)
+    return rt, await connect_audio(rt)
+
+
+async def test_stage_over_two_janus_instances(tmp_path: Path,
+                                              janus_pair: list[JanusProcess]) -> None:
+    tones = {}
+    for freq in (440, 660):
+        tones[freq] = str(tmp_path / f"tone{freq}.wav")
+        tone_wav(tones[freq], freq, 2.0)
+    async with run_server(tmp_path, "sqlite", **janus_settings(janus_pair)) as server:
+        engine = server.services.media
+        assert isinstance(engine, JanusEngine)
+        host = await server.user("host")
+        room = await host.create_room("Janus")
+        host_rt = await host.connect()
+        await host_rt.join(room["id"])
+        host_peer = await connect_audio(host_rt)
+        host_peer.play_file(tones[440])
+        guest_rt, guest = await _member(server, "guest", room["id"])
+        guest.play_file(tones[660])  # a listener sending audio anyway
+        ear_rt, ear = await _member(server, "ear", room["id"])
+        members = engine._rooms[room["id"]].members
+        assert {m.instance for m in members.values()} == {0, 1}, "not spread over instances"
+        peers = ((ear_rt, ear), (guest_rt, guest), (host_rt, host_peer))
+        try:
+            # Listeners on both instances hear the speaker (same-instance and cascaded).
+            for listener in (ear, guest):
+                heard = await record_after(listener, 1.0, 1.5)
+                assert abs(dominant(heard) - 440) <= 5
+                assert not hears(heard, 660), "a listener's audio reached the audience"
+            host_id = host_rt.user["id"]
+            await ear_rt.wait_for(lambda: host_id in ear_rt.room["speaking"])
+
+            await guest_rt.send("raise_hand")
+            await host_rt.wait_for(lambda: len(host_rt.room["hands"]) == 1)
+            await host_rt.send("invite_to_speak", user_id=guest_rt.user["id"])
+            await guest_rt.wait_for(lambda: guest_rt.room["me"]["invited"])
+            await guest_rt.send("accept_invite")
+            await ear_rt.wait_event("role_changed", match=lambda e: e["role"] == "speaker")
+            heard = await record_after(ear, 0.7, 1.5)
+            assert hears(heard, 440) and hears(heard, 660), "the promoted speaker is not heard"
+            own = await record_after(guest, 0.3, 1.0)
+            assert hears(own, 440) and not hears(own, 660), "mix-minus broken"
+
+            await host_rt.send("mute", user_id=guest_rt.user["id"])
+            await ear_rt.wait_event("mute_changed", match=lambda e: e["muted"])
+            heard = await record_after(ear, 0.7, 1.5)
+            assert hears(heard, 440) and not hears(heard, 660), "a muted speaker was heard"
+
+            await guest_rt.send("set_muted", muted=False)
+            await host_rt.send("move_to_audience", user_id=guest_rt.user["id"])
+            await ear_rt.wait_event("role_changed", match=lambda e: e["role"] == "listener")
+            heard = await record_after(ear, 0.7, 1.5)
+            assert hears(heard, 440) and not hears(heard, 660), "a demoted speaker was heard"
+        finally:
+            for rt, peer in peers:
+                await peer.close()
+                await rt.send("leave")
+                await rt.close()
+        await engine.close_room(room["id"])
+        stats = engine.stats()
+        assert (stats.rooms, stats.peers) == (0, 0)
+        assert stats.tasks == len(janus_pair) + 1  # one long-poll per instance + the level reporter
+
+        async def clean() -> bool:
+            return await _janus_leftovers(engine) == []
+
+        await _until(clean)
+        health = await engine.health()
+        assert [h["ok"] for h in health] == [True, True]
