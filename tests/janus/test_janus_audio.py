@@ -110,11 +110,59 @@ async def test_stage_over_two_janus_instances(tmp_path: Path,
         await engine.close_room(room["id"])
         stats = engine.stats()
         assert (stats.rooms, stats.peers) == (0, 0)
-        assert stats.tasks == len(janus_pair) + 1  # one long-poll per instance + the level reporter
+
+
+        async def settled() -> bool:  # one long-poll per instance + the level reporter
+            return engine.stats().tasks == len(janus_pair) + 1
+
+        async def clean() -> bool:
+            return await _janus_leftovers(engine) == []
+
+        await _until(settled)
+        await _until(clean)
+        health = await engine.health()
+        assert [h["ok"] for h in health] == [True, True]
+
+
+async def test_closed_client_peer_is_noticed(tmp_path: Path,
+                                             janus_pair: list[JanusProcess]) -> None:
+    async with run_server(tmp_path, "sqlite", **janus_settings(janus_pair)) as server:
+        engine = server.services.media
+        assert isinstance(engine, JanusEngine)
+        host = await server.user("host")
+        room = await host.create_room("Gone")
+        host_rt = await host.connect()
+        await host_rt.join(room["id"])
+        host_peer = await connect_audio(host_rt)
+        ear_rt, ear = await _member(server, "ear", room["id"])
+        assert engine.stats().peers == 2
+        await ear.close()  # DTLS close: Janus hangs up, Podium hears of it
+
+        async def one_left() -> bool:
+            return engine.stats().peers == 1
+
+        await _until(one_left, timeout=40.0)
+        await host_peer.close()
+        for rt in (ear_rt, host_rt):
+            await rt.send("leave")
+            await rt.close()
+        await engine.close_room(room["id"])
 
         async def clean() -> bool:
             return await _janus_leftovers(engine) == []
 
         await _until(clean)
-        health = await engine.health()
-        assert [h["ok"] for h in health] == [True, True]
+
+
+def test_instance_entries_parse() -> None:
+    from podium.config import Settings
+    from podium.media.janus.api import JanusInstanceConfig
+
+    settings = Settings(janus_instances="http://a:8088/janus|s1|http://a:7088/admin, "
+                        "https://b/janus/|s2", media_engine="janus")
+    configs = [JanusInstanceConfig.parse(e) for e in settings.janus_instances]
+    assert configs[0] == JanusInstanceConfig("http://a:8088/janus", "s1", "http://a:7088/admin")
+    assert (configs[1].url, configs[1].api_secret, configs[1].media_host) == (
+        "https://b/janus", "s2", "b")
+    with pytest.raises(ValueError):
+        JanusInstanceConfig.parse("a:8088|x")
