@@ -12,7 +12,7 @@ from importlib.metadata import version
 
 import aioice.ice
 import pytest
-from aiortc import RTCDtlsTransport, RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from pylibsrtp import Session
 
 from podium.media.embedded import EmbeddedEngine
@@ -63,3 +63,35 @@ async def test_connected_peer_exposes_what_the_fast_path_takes(
     listener = take_over(peer.pc, 1, 0)  # what the host did: must work on this aiortc
     assert listener.ssrc == sender._ssrc and listener.pt in range(96, 128)
     assert listener.sendto == pair.protocol.transport._sock.sendto  # the raw socket, not asyncio
+
+
+def test_receiver_rtp_handler_is_what_the_uplink_hook_replaces() -> None:
+    # podium.media.host.hook_uplink replaces RTCRtpReceiver._handle_rtp_packet per instance
+    # (the DTLS transport looks it up per packet) and keeps feeding the per-SSRC statistics
+    # that aiortc's RTCP task turns into receiver reports.
+    handler = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__remote_streams[packet.ssrc] = StreamStatistics(" in handler
+    assert "self.__jitter_buffer.add(packet)" in handler
+    assert "self.__remote_streams" in inspect.getsource(RTCRtpReceiver._run_rtcp)
+    assert "receiver._handle_rtp_packet(" in inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+
+
+async def test_uplink_bypasses_aiortc_jitter_buffer_and_feeds_receiver_reports(
+    engine: EmbeddedEngine, join: Join, tones: dict[int, str]
+) -> None:
+    speaker = await join(1)
+    await engine.set_heard(ROOM, frozenset({1}))
+    speaker.play_file(tones[440])
+    host = engine.pool
+    assert isinstance(host, PeerHost)
+    peer = host._rooms[ROOM].peers[1]
+    receiver = peer.pc.getTransceivers()[0].receiver
+    member = engine._rooms[ROOM].members[1]
+    await wait_until(
+        lambda: member.uplink is not None and member.uplink.stats.decoded > 20,
+        what="uplink decoded by the mixer",
+    )
+    assert "_handle_rtp_packet" in vars(receiver)  # our hook, on the instance
+    streams = receiver._RTCRtpReceiver__remote_streams
+    assert sum(s.packets_received for s in streams.values()) > 20
+    assert receiver._RTCRtpReceiver__jitter_buffer._origin is None  # aiortc saw nothing

@@ -10,8 +10,10 @@ Shape (costs behind it: /work/shared/reference/media-engines.md):
   by the hosts) are summed; the listeners' mix is encoded **once** per packet time
   (``media_listener_ptime_ms``, with Opus in-band FEC) and each heard speaker's mix-minus
   once per 20 ms. Each tick becomes one ``RoomFrame`` per host that has peers in the room.
-* A speaker frame that is late or lost is concealed by repeating the last one, faded
-  (aiortc's decoder does no PLC). Browsers get FEC; NACK is not used (see ``opus.py``).
+* Speakers' uplink arrives as raw Opus RTP (taken before aiortc's jitter buffer) and is
+  decoded here, one ``podium.media.uplink.Uplink`` per heard speaker: a small adaptive
+  jitter buffer, in-band FEC for a single lost packet, libopus PLC for the rest. Browsers
+  are asked for FEC in our answer (``useinbandfec=1``); NACK is not used (see ``opus.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import asyncio
 import inspect
 import logging
 import os
-from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -38,27 +39,17 @@ from podium.media.engine import (
     SessionDescription,
 )
 from podium.media.host import PeerHost, RoomFrame
-from podium.media.mixer import (
-    FRAME_MS,
-    FRAME_SAMPLES,
-    FrameChunker,
-    LevelMeter,
-    Samples,
-    mix_frames,
-)
+from podium.media.mixer import FRAME_MS, FRAME_SAMPLES, LevelMeter, Samples, mix_frames
 from podium.media.offer import check_offer
 from podium.media.opus import OpusStream
+from podium.media.uplink import Uplink
 from podium.media.workers import PeerPool, WorkerPool
 
 log = logging.getLogger(__name__)
 
 FRAME_SECONDS = FRAME_MS / 1000
 LEVELS_EVERY_TICKS = 10  # 200 ms: ~5 level reports a second
-JITTER_MAX_FRAMES = 3  # a speaker is never more than 60 ms behind in the mix
-STALE_SECONDS = 0.1  # frames that waited longer than this are dropped, not mixed late
 MAX_LAG_SECONDS = 0.2  # after a longer stall the clock resyncs instead of bursting
-CONCEAL_FRAMES = 2  # a missing speaker frame is replaced by the last one, at most twice
-CONCEAL_GAIN = 0.5  # ... each time this much quieter
 _NOBODY: frozenset[int] = frozenset()
 
 
@@ -74,31 +65,16 @@ class _Member:
 
     user_id: int
     peer_id: int
-    jitter: deque[tuple[float, Samples]] = field(
-        default_factory=lambda: deque(maxlen=JITTER_MAX_FRAMES)
-    )
-    chunker: FrameChunker = field(default_factory=FrameChunker)
-    last: Samples | None = None
-    concealed: int = 0
+    uplink: Uplink | None = None  # while heard and sending
 
     def reset_audio(self) -> None:
-        self.jitter.clear()  # nothing queued before a heard-set change may leak out
-        self.chunker = FrameChunker()
-        self.last, self.concealed = None, 0
+        """Nothing received before a heard-set change may leak out later."""
+        if self.uplink is not None:
+            self.uplink.close()
+            self.uplink = None
 
-    def next_frame(self, now: float) -> Samples | None:
-        """The oldest fresh frame; else a faded repeat of the last (PLC); else None."""
-        while self.jitter:
-            arrived, frame = self.jitter.popleft()
-            if now - arrived <= STALE_SECONDS:
-                self.last, self.concealed = frame, 0
-                return frame
-        if self.last is None or self.concealed >= CONCEAL_FRAMES:
-            self.last = None
-            return None
-        self.concealed += 1
-        faded: Samples = (self.last * CONCEAL_GAIN**self.concealed).astype(np.int16)
-        return faded
+    def next_frame(self) -> Samples | None:
+        return self.uplink.pull() if self.uplink is not None else None
 
 
 @dataclass(eq=False)
@@ -133,9 +109,9 @@ class EmbeddedEngine:
         workers = worker_count(settings)
         self._pool: PeerPool
         if workers == 0:
-            self._pool = PeerHost(hosts, servers, self._on_audio, self._on_gone)
+            self._pool = PeerHost(hosts, servers, self._on_rtp, self._on_gone)
         else:
-            self._pool = WorkerPool(workers, hosts, servers, self._on_audio, self._on_gone)
+            self._pool = WorkerPool(workers, hosts, servers, self._on_rtp, self._on_gone)
         self._state = EngineState.NEW
         self._rooms: dict[str, _Room] = {}
         self._heard: dict[str, frozenset[int]] = {}
@@ -246,6 +222,7 @@ class EmbeddedEngine:
         return room
 
     async def _forget(self, room: _Room, member: _Member) -> None:
+        member.reset_audio()
         if room.members.get(member.user_id) is member:
             del room.members[member.user_id]
             room.speaker_encoders.pop(member.user_id, None)
@@ -270,14 +247,14 @@ class EmbeddedEngine:
         if self._on_peer_gone is not None:
             self._call(self._on_peer_gone, room_id, user_id)
 
-    def _on_audio(self, room_id: str, user_id: int, samples: Samples) -> None:
+    def _on_rtp(self, room_id: str, user_id: int, timestamp: int, payload: bytes) -> None:
         room = self._rooms.get(room_id)
         member = room.members.get(user_id) if room else None
         if member is None or user_id not in self._heard.get(room_id, _NOBODY):
             return
-        now = asyncio.get_running_loop().time()
-        for chunk in member.chunker.push(samples):
-            member.jitter.append((now, chunk))
+        if member.uplink is None:
+            member.uplink = Uplink()
+        member.uplink.push(timestamp, payload)
 
     # -- the mixer ---------------------------------------------------------------------------
 
@@ -286,7 +263,7 @@ class EmbeddedEngine:
         next_at = loop.time()
         while True:
             try:
-                self._tick(room, loop.time())
+                self._tick(room)
             except Exception:
                 log.exception("mixer tick failed in room %s", room.room_id)
             # Absolute schedule: sleeping "20 ms" each time would accumulate drift.
@@ -297,11 +274,11 @@ class EmbeddedEngine:
                 next_at, delay = loop.time(), 0.0
             await asyncio.sleep(max(delay, 0.0))
 
-    def _tick(self, room: _Room, now: float) -> None:
+    def _tick(self, room: _Room) -> None:
         speakers = self._heard.get(room.room_id, _NOBODY) & room.members.keys()
         frames: dict[int, Samples] = {}
         for uid in speakers:
-            frame = room.members[uid].next_frame(now)
+            frame = room.members[uid].next_frame()
             if frame is not None:
                 frames[uid] = frame
         result = mix_frames(frames)

@@ -3,7 +3,15 @@
 A host holds peers for any number of rooms. It does no mixing: the engine (maybe in another
 process) hands it one ``RoomFrame`` per room per 20 ms tick, with the shared mix for the
 listeners and a mix-minus for each heard speaker, and the host sends them through
-``fastpath``. Uplink audio of heard users is decoded by aiortc and handed to ``on_audio``.
+``fastpath``. Uplink audio of heard users is taken as raw Opus RTP before aiortc's jitter
+buffer and decoder (``hook_uplink``) and handed to ``on_rtp``; the mixer decodes it
+(``podium.media.uplink``: our own jitter buffer, FEC and PLC).
+
+Borrowed aiortc 1.16.0 internals (checked by ``tests/media/test_media_canary.py``):
+``RTCRtpReceiver._handle_rtp_packet`` (looked up per packet by the DTLS transport, so an
+instance attribute replaces it) and ``_RTCRtpReceiver__remote_streams`` (the per-SSRC
+``StreamStatistics`` its RTCP task turns into receiver reports: we keep feeding it, so the
+sender sees the real loss and its Opus encoder keeps spending bits on FEC).
 """
 
 from __future__ import annotations
@@ -16,20 +24,27 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
-from av.audio.frame import AudioFrame
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import RtpPacket
 
 from podium.media import ice
 from podium.media.engine import MediaEngineError
-from podium.media.fastpath import FastPathError, Listener, SilentTrack, fan_out, take_over
-from podium.media.mixer import FRAME_SAMPLES, SAMPLE_RATE, Samples, to_mono
+from podium.media.fastpath import (
+    FastPathError,
+    Listener,
+    SilentTrack,
+    fan_out,
+    payload_type,
+    take_over,
+)
+from podium.media.mixer import FRAME_SAMPLES, SAMPLE_RATE
 from podium.media.opus import prefer_opus
 
 log = logging.getLogger(__name__)
 
-AudioSink = Callable[[str, int, Samples], None]
-"""(room_id, user_id, mono 48 kHz samples) for users in the room's heard set."""
+RtpSink = Callable[[str, int, int, bytes], None]
+"""(room_id, user_id, RTP timestamp, Opus payload) for users in the room's heard set."""
 GoneSink = Callable[[str, int, int], None]
 """(room_id, user_id, peer_id) when a peer failed or was closed by the remote side."""
 
@@ -64,8 +79,8 @@ class _Peer:
     pc: RTCPeerConnection
     track: SilentTrack = field(default_factory=SilentTrack)
     state: PeerState = PeerState.CONNECTING
-    reader: asyncio.Task[None] | None = None
     listener: Listener | None = None
+    opus_pt: int | None = None
 
 
 @dataclass(eq=False)
@@ -82,12 +97,12 @@ class PeerHost:
         self,
         hosts: tuple[str, ...],
         ice_servers: tuple[list[str], list[str], str, str],
-        on_audio: AudioSink,
+        on_rtp: RtpSink,
         on_gone: GoneSink,
     ) -> None:
         self._hosts = hosts
         self._ice_servers = ice_servers
-        self._on_audio = on_audio
+        self._on_rtp = on_rtp
         self._on_gone = on_gone
         self._rooms: dict[str, _Room] = {}
         self._aux: set[asyncio.Task[Any]] = set()
@@ -104,7 +119,6 @@ class PeerHost:
         pc = RTCPeerConnection(ice.rtc_configuration(*self._ice_servers))
         peer = _Peer(room_id, user_id, peer_id, pc)
         room.peers[user_id] = peer
-        pc.add_listener("track", lambda track: self._on_track(peer, track))
         pc.add_listener("connectionstatechange", lambda: self._on_state(peer))
         try:
             return await self._negotiate(peer, sdp)
@@ -161,8 +175,7 @@ class PeerHost:
     def counts(self) -> tuple[int, int, int]:
         """(rooms, peers, running tasks) held by this host."""
         peers = [p for r in self._rooms.values() for p in r.peers.values()]
-        tasks = sum(1 for p in peers if p.reader is not None and not p.reader.done())
-        tasks += sum(1 for t in self._aux if not t.done())
+        tasks = sum(1 for t in self._aux if not t.done())
         return len(self._rooms), len(peers), tasks
 
     # -- peers -------------------------------------------------------------------------------
@@ -174,13 +187,14 @@ class PeerHost:
         if len(transceivers) != 1:
             raise MediaEngineError("the offer must have exactly one audio m-line")
         prefer_opus(transceivers[0])  # the mix is pre-encoded Opus; nothing else can carry it
+        self.hook_uplink(peer, transceivers[0].receiver)
         pc.addTrack(peer.track)  # never yields: the fast path sends instead (see fastpath)
         answer = await pc.createAnswer()
         with ice.host_addresses(self._hosts):
             await pc.setLocalDescription(answer)
         if peer.state is not PeerState.CONNECTING and peer.state is not PeerState.CONNECTED:
             raise MediaEngineError("the peer was closed while connecting")
-        return str(pc.localDescription.sdp)
+        return ask_for_fec(str(pc.localDescription.sdp))
 
     def _on_state(self, peer: _Peer) -> None:
         state = peer.pc.connectionState
@@ -241,9 +255,6 @@ class PeerHost:
                 room.listeners.remove(peer.listener)
             if not room.peers:
                 del self._rooms[peer.room_id]
-        if peer.reader is not None:
-            peer.reader.cancel()
-            await asyncio.gather(peer.reader, return_exceptions=True)
         peer.track.stop()
         await peer.pc.close()
 
@@ -258,25 +269,28 @@ class PeerHost:
 
     # -- uplink audio ------------------------------------------------------------------------
 
-    def _on_track(self, peer: _Peer, track: Any) -> None:
-        if track.kind != "audio" or peer.reader is not None or peer.state is PeerState.CLOSED:
-            return
-        peer.reader = asyncio.create_task(
-            self._read(peer, track), name=f"podium-reader-{peer.room_id}-{peer.user_id}"
-        )
+    def hook_uplink(self, peer: _Peer, receiver: RTCRtpReceiver) -> None:
+        """Take the peer's RTP before aiortc's jitter buffer: nothing is decoded by aiortc."""
+        streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
 
-    async def _read(self, peer: _Peer, track: Any) -> None:
-        try:
-            while True:
-                frame = await track.recv()
-                room = self._rooms.get(peer.room_id)
-                if room is None or peer.user_id not in room.heard:
-                    continue  # dropped at the server, whatever the client sends
-                if isinstance(frame, AudioFrame) and frame.sample_rate == SAMPLE_RATE:
-                    samples = to_mono(frame.to_ndarray(), len(frame.layout.channels))
-                    self._on_audio(peer.room_id, peer.user_id, samples)
-        except MediaStreamError:
-            pass
+        async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+            if peer.opus_pt is None:
+                try:
+                    peer.opus_pt = payload_type(peer.pc.getTransceivers()[0]._codecs)
+                except (FastPathError, IndexError):
+                    return
+            if packet.payload_type != peer.opus_pt:
+                return
+            stream = streams.get(packet.ssrc)
+            if stream is None:
+                stream = streams[packet.ssrc] = StreamStatistics(SAMPLE_RATE)
+            stream.add(packet)  # for aiortc's receiver reports (loss, jitter)
+            room = self._rooms.get(peer.room_id)
+            if room is None or peer.user_id not in room.heard or peer.state is PeerState.CLOSED:
+                return  # dropped at the server, whatever the client sends
+            self._on_rtp(peer.room_id, peer.user_id, packet.timestamp, packet.payload)
+
+        setattr(receiver, "_handle_rtp_packet", handle)  # noqa: B010 (method override)
 
     def _spawn(self, coro: Any) -> None:
         async def run() -> None:
@@ -290,3 +304,35 @@ class PeerHost:
         task = asyncio.create_task(run())
         self._aux.add(task)
         task.add_done_callback(self._aux.discard)
+
+
+def ask_for_fec(sdp: str) -> str:
+    """Add ``useinbandfec=1`` to the answer's Opus fmtp, so senders (browsers) send FEC.
+
+    aiortc's answer carries no Opus fmtp parameters; in WebRTC the receiver's fmtp decides
+    whether the remote encoder adds in-band FEC (LBRR), which our uplink decodes on a loss.
+    """
+    lines = sdp.split("\r\n")
+    out: list[str] = []
+    opus: set[str] = set()
+    for line in lines:
+        if line.startswith("a=rtpmap:") and "opus/48000" in line.lower():
+            opus.add(line[len("a=rtpmap:") :].split(" ", 1)[0])
+    has_fmtp = {
+        line[len("a=fmtp:") :].split(" ", 1)[0] for line in lines if line.startswith("a=fmtp:")
+    }
+    for line in lines:
+        if line.startswith("a=fmtp:"):
+            pt, _, params = line[len("a=fmtp:") :].partition(" ")
+            if pt in opus and "useinbandfec" not in params:
+                line = (
+                    f"a=fmtp:{pt} {params};useinbandfec=1"
+                    if params
+                    else f"a=fmtp:{pt} useinbandfec=1"
+                )
+        out.append(line)
+        if line.startswith("a=rtpmap:"):
+            pt = line[len("a=rtpmap:") :].split(" ", 1)[0]
+            if pt in opus and pt not in has_fmtp:
+                out.append(f"a=fmtp:{pt} minptime=10;useinbandfec=1")
+    return "\r\n".join(out)

@@ -19,7 +19,6 @@ from typing import Any
 from podium.media import ice
 from podium.media.engine import MediaEngineError
 from podium.media.host import PeerHost, RoomFrame
-from podium.media.mixer import Samples
 from podium.media.workers import MAX_BACKLOG, encode, read_message
 
 log = logging.getLogger("podium.media.worker")
@@ -32,7 +31,7 @@ class WorkerServer:
         self.host = PeerHost(
             ice.validate_hosts(config["hosts"]),
             (list(servers[0]), list(servers[1]), str(servers[2]), str(servers[3])),
-            self._audio,
+            self._rtp,
             self._gone,
         )
         self._chains: dict[tuple[str, int], asyncio.Task[None]] = {}
@@ -45,8 +44,8 @@ class WorkerServer:
             return
         self._writer.write(encode(message))
 
-    def _audio(self, room_id: str, user_id: int, samples: Samples) -> None:
-        self.send(("audio", room_id, user_id, samples.tobytes()), media=True)
+    def _rtp(self, room_id: str, user_id: int, timestamp: int, payload: bytes) -> None:
+        self.send(("rtp", room_id, user_id, timestamp, payload), media=True)
 
     def _gone(self, room_id: str, user_id: int, peer_id: int) -> None:
         self.send(("gone", room_id, user_id, peer_id))

@@ -3,8 +3,9 @@
 Each worker (``python -m podium.media.worker``) runs one ``PeerHost`` and talks to this
 process over a Unix socket pair: pickled, length-prefixed tuples. Per room and tick there
 is **one** ``frame`` message per worker that has peers in the room (the shared mix plus
-the mix-minus of that worker's heard speakers); workers send back decoded uplink audio of
-heard users, peer-gone events and replies to control requests.
+the mix-minus of that worker's heard speakers); workers send back the uplink of heard users
+(raw Opus RTP payloads: the mixer decodes them), peer-gone events and replies to control
+requests.
 
 A worker that dies takes its peers with it: they are reported gone (so clients reconnect)
 and the worker is respawned; new connections go to the live workers meanwhile.
@@ -23,11 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 import podium
 from podium.media.engine import MediaEngineError
-from podium.media.host import AudioSink, GoneSink, RoomFrame
+from podium.media.host import GoneSink, RoomFrame, RtpSink
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +109,12 @@ class WorkerPool:
         count: int,
         hosts: tuple[str, ...],
         ice_servers: tuple[list[str], list[str], str, str],
-        on_audio: AudioSink,
+        on_rtp: RtpSink,
         on_gone: GoneSink,
     ) -> None:
         self._count = count
         self._config = json.dumps({"hosts": list(hosts), "ice_servers": list(ice_servers)})
-        self._on_audio = on_audio
+        self._on_rtp = on_rtp
         self._on_gone = on_gone
         self._workers: list[_Worker] = []
         self._where: dict[tuple[str, int], _Worker] = {}
@@ -231,9 +230,9 @@ class WorkerPool:
 
     def _dispatch(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
-        if kind == "audio":
-            _, room_id, user_id, data = message
-            self._on_audio(room_id, user_id, np.frombuffer(data, dtype=np.int16))
+        if kind == "rtp":
+            _, room_id, user_id, timestamp, payload = message
+            self._on_rtp(room_id, user_id, timestamp, payload)
         elif kind == "gone":
             _, room_id, user_id, peer_id = message
             if worker.peers.get((room_id, user_id)) == peer_id:
