@@ -18,6 +18,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -138,6 +139,40 @@ ROUTES: dict[tuple[str, str], Rule] = {
                                                             body=target("other")),
     ("POST", f"{V}/rooms/{{room_id}}/allowed"): in_room("403", "403", "2xx", "2xx", "409",
                                                         body=target("member")),
+    # The social layer (docs/social.md). {username} is the host, whom "member" follows; the
+    # event is the host's; the notification is the host's ("member" followed them).
+    # Anyone present may ping a follower; "member" follows only the host: moderators ping
+    # anyone, the rest are refused; outsiders cannot ping from a room they are not in.
+    ("POST", f"{V}/rooms/{{room_id}}/ping"): in_room("403", "403", "2xx", "2xx", "409",
+                                                     body=target("member")),
+    ("GET", f"{V}/users/{{username}}/profile"): signed_in(),
+    ("GET", f"{V}/users/{{username}}/followers"): signed_in(),
+    ("GET", f"{V}/users/{{username}}/following"): signed_in(),
+    ("GET", f"{V}/users/{{username}}/avatar"): signed_in("404"),  # the host has no picture
+    ("PATCH", f"{V}/profile"): signed_in(body=lambda w: {"bio": "Hello"}),
+    ("PUT", f"{V}/profile/avatar"): signed_in("422"),  # an empty body is no image
+    ("DELETE", f"{V}/profile/avatar"): signed_in(),
+    ("POST", f"{V}/users/{{username}}/follow"): signed_in(host="422"),  # not yourself
+    ("PATCH", f"{V}/users/{{username}}/follow"): signed_in("404", member="2xx",
+                                                          body=lambda w: {"notify": False}),
+    ("DELETE", f"{V}/users/{{username}}/follow"): signed_in(),
+    ("GET", f"{V}/events"): signed_in(),
+    ("POST", f"{V}/events"): signed_in(body=lambda w: {
+        "title": "Later", "starts_at": "2027-06-01T10:00:00", "timezone": "Europe/Paris"}),
+    ("GET", f"{V}/events/{{event_id}}"): signed_in(),
+    ("GET", f"{V}/events/{{event_id}}.ics"): signed_in(),
+    ("DELETE", f"{V}/events/{{event_id}}"): signed_in("403", host="2xx"),
+    ("POST", f"{V}/events/{{event_id}}/rsvp"): signed_in(),
+    ("DELETE", f"{V}/events/{{event_id}}/rsvp"): signed_in(),
+    ("POST", f"{V}/events/{{event_id}}/start"): signed_in("403", host="2xx"),
+    ("GET", f"{V}/calendar"): signed_in(),
+    ("POST", f"{V}/calendar/token"): signed_in(),
+    ("DELETE", f"{V}/calendar/token"): signed_in(),
+    ("GET", f"{V}/notifications"): signed_in(),
+    ("GET", f"{V}/notifications/unread"): signed_in(),
+    ("POST", f"{V}/notifications/read-all"): signed_in(),
+    ("POST", f"{V}/notifications/{{notification_id}}/read"): signed_in("404", host="2xx"),
+    ("GET", f"{V}/search"): signed_in("422"),  # no ?q=
 }
 
 # WebSocket commands: type -> rule. "ok" is a reply; otherwise the error code; a connection
@@ -192,6 +227,8 @@ class World:
     invite: str
     signer: str
     token_id: int
+    event_id: int
+    notification_id: int
 
     def fresh_name(self) -> str:
         return f"new{next(_serial)}"
@@ -225,10 +262,17 @@ async def world(server: Server, room_kind: str) -> World:
     _, invite = await accounts.create_invite(admin_account)
     signer = await accounts.create_user(f"w{n}signer", "Signer", f"password-w{n}signer")
     token_row, _ = await accounts.create_token(host, "to revoke")
+    community = services.community
+    event = await community.events.create(users["host"].account, "Matrix event", "",
+                                          datetime(2027, 6, 1, 18), "UTC", [], "open")
+    await community.social.follow(users["member"].account, users["host"].account.username)
+    page = await community.notifications.page(host)
+    note_id = page["notifications"][0]["id"]  # type: ignore[index]
     roles_now = {m.user_id: m.role.value for m in live.state.members.values()}
     assert [roles_now.get(users[n].id) for n in ("host", "moderator", "speaker", "listener")] \
         == ["moderator", "moderator", "speaker", "listener"], roles_now
-    return World(server, users, rid, invite, signer.username, token_row.id)
+    return World(server, users, rid, invite, signer.username, token_row.id,
+                 int(event["id"]), int(note_id))  # type: ignore[call-overload]
 
 
 # Enumerating what the application serves -----------------------------------------------------
@@ -280,7 +324,8 @@ def status_class(status: int) -> str:
 
 def url_of(path: str, w: World) -> str:
     return (path.replace("{room_id}", w.room_id).replace("{code}", w.invite)
-            .replace("{token_id}", str(w.token_id))
+            .replace("{token_id}", str(w.token_id)).replace("{event_id}", str(w.event_id))
+            .replace("{notification_id}", str(w.notification_id))
             .replace("{username}", w.users["host"].account.username))
 
 
