@@ -18,6 +18,14 @@ see ``Recorder``), resampled to 16 kHz, aligned by cross-correlation and scored.
 injected in-process on RTP only (this kernel has no ``sch_netem``): each loopback hop drops
 a packet with probability p, like ``netem loss p`` on ``lo`` would (p2p: 1 hop, podium: 2).
 
+Browser-like ends (both off by default, so figures stay comparable with earlier runs):
+``--speaker-fec`` makes the speaker send what Chromium sends when the answer says
+``useinbandfec=1`` and loss is reported (libopus, 32 kbps mono, FEC on, the encoder's
+expected loss set to the injected loss, as Chromium sets it from receiver reports);
+``--listener-conceal`` makes the listener decode like NetEq: a single missing packet is
+rebuilt from the next one's FEC data, anything else missing is concealed by libopus (PLC)
+(``benchlib/opusdec.py``). Each applies to both paths.
+
 Prints one JSON line on stdout.
 """
 
@@ -65,9 +73,10 @@ class ClipTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, clip: Samples) -> None:
+    def __init__(self, clip: Samples, fec: bool = False, loss: float = 0.0) -> None:
         super().__init__()
         self.clip = clip
+        self.encoder = browser_encoder(loss) if fec else None
         self.index = 0
         self.sent_at: list[float] = []
         self.start: float | None = None
@@ -76,7 +85,7 @@ class ClipTrack(MediaStreamTrack):
     def play(self) -> None:
         self.armed.set()
 
-    async def recv(self) -> AudioFrame:
+    async def recv(self) -> AudioFrame | Packet:
         await self.armed.wait()
         loop = asyncio.get_running_loop()
         if self.start is None:
@@ -93,7 +102,25 @@ class ClipTrack(MediaStreamTrack):
         frame.time_base = Fraction(1, 48000)
         self.sent_at.append(time.monotonic())
         self.index += 1
+        if self.encoder is not None:  # pre-encoded: aiortc's sender sends it as it is
+            packets = self.encoder.encode(frame)
+            if packets:
+                packet = packets[-1]
+                packet.pts, packet.time_base = frame.pts, frame.time_base
+                return packet
         return frame
+
+
+def browser_encoder(loss: float) -> Any:
+    """libopus as Chromium runs it with ``useinbandfec=1`` and ``loss`` reported."""
+    codec = CodecContext.create("libopus", "w")
+    codec.bit_rate = 32000
+    codec.format = "s16"
+    codec.layout = "mono"
+    codec.sample_rate = 48000
+    codec.time_base = Fraction(1, 48000)
+    codec.options = {"application": "voip", "fec": "1", "packet_loss": str(round(loss * 100))}
+    return codec
 
 
 class Recorder:
@@ -106,7 +133,8 @@ class Recorder:
     leaves 20 ms of silence (no concealment), and delay uses each packet's arrival time.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, conceal: bool = False) -> None:
+        self.conceal = conceal
         self.packets: list[tuple[float, int, bytes]] = []  # (arrival, rtp timestamp, payload)
 
     def attach(self, pc: RTCPeerConnection) -> None:
@@ -133,6 +161,15 @@ class Recorder:
         return out
 
     def timeline(self) -> Samples:
+        if self.conceal:
+            from benchlib.opusdec import ConcealingDecoder
+
+            if not self.packets:
+                return np.zeros(0, dtype=np.int16)
+            first = self.packets[0][1]
+            return ConcealingDecoder().timeline(
+                [((ts - first) & 0xFFFFFFFF, payload) for _, ts, payload in self.packets]
+            )
         frames = self.decoded()
         if not frames:
             return np.zeros(0, dtype=np.int16)
@@ -178,12 +215,16 @@ async def _wait_connected(*pcs: RTCPeerConnection, timeout: float = 20) -> None:
             await asyncio.sleep(0.02)
 
 
-async def session(path: str, clip: Samples, seconds: float, loss: float) -> tuple[
-    ClipTrack, Recorder
-]:  # fmt: skip
+async def session(
+    path: str,
+    clip: Samples,
+    seconds: float,
+    loss: float,
+    browser: tuple[bool, bool] = (False, False),
+) -> tuple[ClipTrack, Recorder]:
     """Connect speaker and listener over ``path``, play ``clip`` once, record ``seconds``."""
-    track = ClipTrack(clip)
-    recorder = Recorder()
+    track = ClipTrack(clip, fec=browser[0], loss=loss)
+    recorder = Recorder(conceal=browser[1])
     speaker = RTCPeerConnection(ice.rtc_configuration([]))
     listener = RTCPeerConnection(ice.rtc_configuration([]))
     speaker.addTransceiver(track, direction="sendrecv")  # silent until play()
@@ -262,14 +303,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     clicks = click_train(args.delay_seconds)
     speech = load48(args.wav)
     speech = np.concatenate([np.zeros(FRAME * 10, dtype=np.int16), speech])
-    result: dict[str, Any] = {"delay": {}, "pesq": {}, "loss_injection": "in-process, RTP only"}
+    result: dict[str, Any] = {"delay": {}, "pesq": {}, "loss_injection": "in-process, RTP only",
+                              "speaker_fec": args.speaker_fec,
+                              "listener_conceal": args.listener_conceal}  # fmt: skip
     for path in ("p2p", "podium"):
         track, rec = await session(path, clicks, args.delay_seconds + 0.5, 0.0)
         result["delay"][path] = click_delays(track, rec)
         print(f"delay {path}: {result['delay'][path]['p50_ms']:.1f} ms p50", file=sys.stderr)
         scores: dict[str, float] = {}
         for loss in args.losses:
-            track, rec = await session(path, speech, speech.size / 48000 + 1.0, loss)
+            track, rec = await session(
+                path,
+                speech,
+                speech.size / 48000 + 1.0,
+                loss,
+                (args.speaker_fec, args.listener_conceal),
+            )
             scores[f"{loss:.0%}"] = round(pesq_score(speech, rec), 3)
             print(f"pesq {path} loss {loss:.0%}: {scores[f'{loss:.0%}']}", file=sys.stderr)
         result["pesq"][path] = scores
@@ -283,6 +332,8 @@ def main() -> None:
     parser.add_argument("--log-dir", default="/tmp")
     parser.add_argument("--delay-seconds", type=float, default=15.0)
     parser.add_argument("--losses", default="0,0.02,0.05")
+    parser.add_argument("--speaker-fec", action="store_true", help="speaker sends Opus FEC")
+    parser.add_argument("--listener-conceal", action="store_true", help="listener FEC + PLC")
     args = parser.parse_args()
     args.losses = [float(x) for x in args.losses.split(",")]
     err = open(os.path.join(args.log_dir, "quality-server.err"), "w")  # noqa: SIM115

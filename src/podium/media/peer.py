@@ -26,11 +26,16 @@ from podium.media import ice
 from podium.media.analysis import read_wav
 from podium.media.engine import MediaEngineError, SessionDescription
 from podium.media.mixer import FRAME_SAMPLES, SAMPLE_RATE, Samples, to_mono
+from podium.media.opus import OpusStream
 
 log = logging.getLogger(__name__)
 
 _TIME_BASE = Fraction(1, SAMPLE_RATE)
 _RESYNC_SECONDS = 0.1  # further behind than this (e.g. after idling) = jump, don't burst
+# What a browser sends when our answer says useinbandfec=1 and some loss is reported: Opus
+# with in-band FEC, so the server rebuilds a single lost packet from the next one.
+UPLINK_BITRATE = 48_000
+UPLINK_EXPECTED_LOSS = 10
 
 
 class ClientState(Enum):
@@ -41,9 +46,10 @@ class ClientState(Enum):
 
 
 class _SourceTrack(MediaStreamTrack):
-    """Outgoing audio: paced 20 ms frames from the current clip; nothing while idle.
+    """Outgoing audio: paced 20 ms Opus packets (with FEC) from the current clip; nothing idle.
 
-    Sending nothing while idle keeps a listener's client cheap (no Opus encoding).
+    Sending nothing while idle keeps a listener's client cheap (no Opus encoding). Packets
+    are encoded here (aiortc's own encoder has no FEC) and passed through by its sender.
     """
 
     kind = "audio"
@@ -56,6 +62,7 @@ class _SourceTrack(MediaStreamTrack):
         self._pts = 0
         self._origin: float | None = None  # loop time of pts 0
         self._wake = asyncio.Event()
+        self._encoder = OpusStream(UPLINK_BITRATE, expected_loss=UPLINK_EXPECTED_LOSS)
 
     def play(self, clip: Samples, loop: bool) -> None:
         self._clip, self._loop_clip, self._pos = clip, loop, 0
@@ -77,13 +84,15 @@ class _SourceTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         await self._pace()
-        frame = AudioFrame.from_ndarray(
-            self._next_chunk().reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._pts
-        frame.time_base = _TIME_BASE
+        pts = self._pts
         self._pts += FRAME_SAMPLES
+        packet = self._encoder.encode(self._next_chunk(), pts)
+        if packet is not None:
+            return packet
+        frame = AudioFrame.from_ndarray(  # pragma: no cover - libopus always returns one
+            np.zeros((1, FRAME_SAMPLES), dtype=np.int16), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, pts, _TIME_BASE
         return frame
 
     async def _pace(self) -> None:
