@@ -66,6 +66,14 @@ const ICONS = {
   ticket: ["M3 8a2 2 0 0 0 2-2h14a2 2 0 0 0 2 2v2a2 2 0 0 0 0 4v2a2 2 0 0 0-2 2H5a2 2 0 0 0-2-2v-2a2 2 0 0 0 0-4z", "M13 6v2", "M13 11v2", "M13 16v2"],
   more: ["M5 12h.01", "M12 12h.01", "M19 12h.01"],
   arrowDown: ["M12 5v14", "M19 12l-7 7-7-7"],
+  bell: ["M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9", "M10.3 21a1.94 1.94 0 0 0 3.4 0"],
+  search: ["M11 19a8 8 0 1 0 0-16 8 8 0 0 0 0 16z", "M21 21l-4.3-4.3"],
+  calendar: ["M5 5h14a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2z", "M16 3v4", "M8 3v4", "M3 11h18"],
+  send: ["M22 2L11 13", "M22 2l-7 20-4-9-9-4z"],
+  download: ["M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4", "M7 10l5 5 5-5", "M12 15V3"],
+  edit: ["M12 20h9", "M16.5 3.5a2.1 2.1 0 0 1 3 3L7 19l-4 1 1-4z"],
+  check: ["M20 6L9 17l-5-5"],
+  userPlus: ["M16 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2", "M8.5 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8z", "M20 8v6", "M23 11h-6"],
   wifiOff: ["M2 8.8a15 15 0 0 1 4.2-2.6", "M10.7 5a15 15 0 0 1 11.3 3.8", "M5 12.6a10 10 0 0 1 5.2-2.5",
     "M16.8 11a10 10 0 0 1 2.2 1.6", "M8.5 16.1a5 5 0 0 1 7 0", "M12 20h.01", "M3 3l18 18"],
 };
@@ -97,6 +105,12 @@ export function avatar(user, size = "md") {
   const id = Number(user.user_id ?? user.id ?? 0);
   const el = h("span", { class: `avatar avatar-${size} hue-${id % HUES.length}`, "aria-hidden": "true" },
     initials(user.display_name || user.username));
+  if (user.avatar_url) {
+    // The server's URL (same origin, re-encoded WebP): the picture covers the initials.
+    const img = h("img", { class: "avatar-img", src: user.avatar_url, alt: "", loading: "lazy", decoding: "async" });
+    img.addEventListener("error", () => img.remove());
+    el.append(img);
+  }
   return el;
 }
 
