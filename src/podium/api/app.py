@@ -198,5 +198,9 @@ def _mount_web(app: FastAPI) -> None:
     @app.get("/room/{room_id}", include_in_schema=False)
     @app.get("/invites", include_in_schema=False)
     @app.get("/signin", include_in_schema=False)
+    @app.get("/u/{username}", include_in_schema=False)
+    @app.get("/notifications", include_in_schema=False)
+    @app.get("/events", include_in_schema=False)
+    @app.get("/events/{event_id}", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -6,6 +6,11 @@ import { Realtime } from "./realtime.js";
 import { Media } from "./media.js";
 import { hallwayView } from "./hallway.js";
 import { roomView } from "./room.js";
+import { profileView } from "./profile.js";
+import { profileHref } from "./follow.js";
+import { eventsView } from "./events.js";
+import { notificationsView, bellButton, startNotifications } from "./notifications.js";
+import { searchBox } from "./search.js";
 
 const ctx = {
   me: null,
@@ -16,6 +21,7 @@ const ctx = {
   toast,
   dialog,
   roomState: null, // set by the room view, read by the debug hook
+  onProfileChanged: () => refreshMe(),
 };
 
 // ----------------------------------------------------------------------------- shell
@@ -39,12 +45,16 @@ function renderHeader() {
   const here = location.pathname;
   const nav = h("nav", { class: "nav", "aria-label": "Main" },
     h("a", { href: "/", class: "nav-link", "aria-current": here === "/" ? "page" : null }, "Hallway"),
+    h("a", { href: "/events", class: "nav-link", "aria-current": here.startsWith("/events") ? "page" : null }, "Events"),
     h("a", { href: "/invites", class: "nav-link", "aria-current": here === "/invites" ? "page" : null }, "Invites"));
+  const mine = profileHref(ctx.me.username);
   const who = h("div", { class: "who" },
-    avatar(ctx.me, "sm"),
-    h("span", { class: "who-name" }, ctx.me.display_name),
-    h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: signOut }, "Sign out"));
-  append(header, brand, nav, who);
+    bellButton(ctx),
+    h("a", { href: mine, class: "who-link", "aria-label": `Your profile, ${ctx.me.display_name}`, "aria-current": here === mine ? "page" : null },
+      avatar(ctx.me, "sm"), h("span", { class: "who-name" }, ctx.me.display_name)),
+    h("button", { type: "button", class: "btn btn-ghost btn-sm signout", onclick: signOut, "aria-label": "Sign out" },
+      icon("leave"), h("span", { class: "signout-text" }, "Sign out")));
+  append(header, brand, nav, searchBox(ctx), who);
 }
 
 function showBanner(status) {
@@ -125,8 +135,13 @@ async function route() {
     return navigate(`/signin${next}`, { replace: true });
   }
   ctx.rt.start();
+  startNotifications(ctx);
   if ((m = path.match(/^\/room\/([A-Za-z0-9_-]{1,32})$/))) return mount(roomView(ctx, m[1]));
   if (path === "/invites") return mount(invitesView());
+  if ((m = path.match(/^\/u\/([a-z0-9_]{1,30})$/))) return mount(profileView(ctx, m[1]));
+  if (path === "/notifications") return mount(notificationsView(ctx));
+  if (path === "/events") return mount(eventsView(ctx));
+  if ((m = path.match(/^\/events\/(\d{1,18})$/))) return mount(eventsView(ctx, m[1]));
   if (path !== "/") history.replaceState(null, "", "/");
   return mount(hallwayView(ctx));
 }
@@ -210,6 +225,7 @@ function signInView() {
     submitting(form, async () => {
       try {
         ctx.me = await post("/auth/signin", { username, password });
+        refreshMe();
         navigate(nextPath() || "/", { replace: true });
       } catch (err) {
         setError(error, err.message);
@@ -271,6 +287,7 @@ function signUpView(code) {
     submitting(form, async () => {
       try {
         ctx.me = await post("/auth/signup", body);
+        refreshMe();
         toast(`Welcome to Podium, ${ctx.me.display_name}!`, "success");
         navigate("/", { replace: true });
       } catch (err) {
@@ -382,9 +399,22 @@ window.podiumDebug = {
 
 // ----------------------------------------------------------------------------- boot
 
+/** Your own profile (for the header's picture); after sign-in and after editing it. */
+async function refreshMe() {
+  if (!ctx.me) return;
+  try {
+    const p = await get(`/users/${encodeURIComponent(ctx.me.username)}/profile`);
+    if (!ctx.me || ctx.me.id !== p.id) return;
+    const changed = ctx.me.avatar_url !== p.avatar_url || ctx.me.display_name !== p.display_name;
+    Object.assign(ctx.me, { avatar_url: p.avatar_url, display_name: p.display_name });
+    if (changed) renderHeader();
+  } catch { /* initials stay */ }
+}
+
 async function boot() {
   try {
     ctx.me = await get("/auth/me");
+    refreshMe();
   } catch (err) {
     ctx.me = null;
     if (!(err instanceof ApiError) || err.status !== 401) {

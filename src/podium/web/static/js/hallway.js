@@ -1,6 +1,6 @@
 // The hallway: live rooms you may join, kept current by the realtime channel.
 
-import { post } from "./api.js";
+import { get, post } from "./api.js";
 import { h, append, replace, icon, avatar, formatCount, plural } from "./dom.js";
 
 export function hallwayView(ctx) {
@@ -9,6 +9,12 @@ export function hallwayView(ctx) {
     skeletonCard(), skeletonCard());
   let loaded = false;
   let destroyed = false;
+  const SHOWN_STEP = 24;
+  let shown = SHOWN_STEP; // "Load more" shows the next page
+  let total = 0; // rooms the server has for us (from /rooms when we page past the first batch)
+  const more = h("button", { type: "button", class: "btn btn-ghost load-more", hidden: true }, "Load more rooms");
+  more.addEventListener("click", loadMore);
+  const hint = h("p", { class: "follow-hint", role: "status", hidden: true });
 
   const startButton = h("button", { type: "button", class: "btn btn-primary" }, icon("plus"), "Start a room");
   startButton.addEventListener("click", () => startRoom(ctx));
@@ -17,8 +23,16 @@ export function hallwayView(ctx) {
     if (!loaded) return;
     list.removeAttribute("aria-busy");
     const live = [...rooms.values()].filter((r) => r.status === "live");
-    live.sort((a, b) => (b.stage.length + b.listener_count) - (a.stage.length + a.listener_count)
+    // As the server ranks: rooms with people you follow on stage first (more first), then size, then newest.
+    live.sort((a, b) => followed(b).length - followed(a).length
+      || (b.stage.length + b.listener_count) - (a.stage.length + a.listener_count)
       || b.created_at - a.created_at);
+    const speaking = live.flatMap((r) => followed(r).map((id) => r.stage.find((m) => m.user_id === id)).filter(Boolean));
+    hint.hidden = !speaking.length;
+    if (speaking.length) {
+      replace(hint, icon("mic"), h("span", null, `People you follow are speaking: ${speakerNames(speaking)}`));
+    }
+    more.hidden = live.length <= shown && rooms.size >= total;
     if (!live.length) {
       const start = h("button", { type: "button", class: "btn btn-secondary" }, "Start the first one");
       start.addEventListener("click", () => startRoom(ctx));
@@ -29,7 +43,24 @@ export function hallwayView(ctx) {
         start));
       return;
     }
-    replace(list, live.map(roomCard));
+    replace(list, live.slice(0, shown).map(roomCard));
+  }
+
+  async function loadMore() {
+    shown += SHOWN_STEP;
+    if (rooms.size < shown && rooms.size < total) {
+      more.disabled = true;
+      try {
+        const data = await get(`/rooms?offset=${rooms.size}&limit=${SHOWN_STEP * 2}`);
+        total = data.total;
+        for (const room of data.rooms) if (!rooms.has(room.id)) rooms.set(room.id, room);
+      } catch (err) {
+        ctx.toast(err.message, "error");
+      } finally {
+        more.disabled = false;
+      }
+    }
+    render();
   }
 
   function onFrame(e) {
@@ -51,6 +82,10 @@ export function hallwayView(ctx) {
       if (destroyed) return;
       rooms.clear();
       for (const room of data.rooms) rooms.set(room.id, room);
+      total = data.rooms.length;
+      if (data.rooms.length >= 100) { // the socket sends the first 100: ask how many there are
+        get("/rooms?offset=0&limit=1").then((d) => { total = d.total; render(); }).catch(() => {});
+      }
       loaded = true;
       render();
     } catch (err) {
@@ -72,7 +107,7 @@ export function hallwayView(ctx) {
         h("h1", null, "Hallway"),
         h("p", { class: "muted" }, "Live rooms you can drop into. Tap one to start listening.")),
       startButton),
-    list);
+    hint, list, more);
 
   return {
     el,
@@ -97,16 +132,26 @@ function speakerNames(stage) {
   return `${names.slice(0, 2).join(", ")} and ${plural(names.length - 2, "other", "others")}`;
 }
 
+function followed(room) {
+  return room.followed_on_stage || [];
+}
+
+const KIND_BADGE = {
+  social: () => h("span", { class: "badge badge-social" }, icon("users"), "Social"),
+  closed: () => h("span", { class: "badge badge-muted" }, icon("lock"), "Closed"),
+};
+
 function roomCard(room) {
   const shown = room.stage.slice(0, 4);
   const extra = room.stage.length - shown.length;
   const total = room.stage.length + room.listener_count;
-  const label = `${room.title}. On stage: ${speakerNames(room.stage) || "nobody yet"}. ${plural(room.listener_count, "listener", "listeners")}.`;
+  const label = `${room.title}. ${room.kind === "social" ? "Social room. " : room.kind === "closed" ? "Closed room. " : ""}${followed(room).length ? `${plural(followed(room).length, "person", "people")} you follow on stage. ` : ""}On stage: ${speakerNames(room.stage) || "nobody yet"}. ${plural(room.listener_count, "listener", "listeners")}.`;
   return h("a", { href: `/room/${encodeURIComponent(room.id)}`, class: "room-card", "aria-label": label,
     dataset: { roomId: room.id } },
   h("div", { class: "room-card-top" },
     h("span", { class: "live-dot" }, "Live"),
-    room.kind === "closed" ? h("span", { class: "badge badge-muted" }, icon("lock"), "Closed") : null),
+    KIND_BADGE[room.kind] ? KIND_BADGE[room.kind]() : h("span", { class: "badge badge-open-kind" }, "Open"),
+    followed(room).length ? h("span", { class: "badge badge-open followed-badge" }, icon("star"), `${followed(room).length} you follow`) : null),
   h("h2", { class: "room-card-title" }, room.title),
   room.description ? h("p", { class: "room-card-desc" }, room.description) : null,
   h("div", { class: "room-card-stage" },
@@ -134,8 +179,9 @@ function startRoom(ctx) {
         h("textarea", { id: "room-desc", name: "description", class: "input", rows: 3, maxlength: 500 })),
       h("fieldset", { class: "field kind-choice" },
         h("legend", null, "Who can join"),
-        kindOption("open", "Open", "Anyone on this server", true),
-        kindOption("closed", "Closed", "Only people you let in", false)),
+        kindOption("open", "Open", "Anyone on this server can find it and join", true),
+        kindOption("social", "Social", "People you follow, and anyone you ping in", false),
+        kindOption("closed", "Closed", "Only people you let in or ping", false)),
       error,
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn btn-ghost", onclick: () => close() }, "Cancel"),

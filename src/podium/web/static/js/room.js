@@ -4,6 +4,8 @@ import { get } from "./api.js";
 import { h, append, replace, clear, icon, avatar, copyText, formatCount, plural } from "./dom.js";
 import { applyEvent } from "./reducer.js";
 import { closeButton } from "./hallway.js";
+import { openProfileCard } from "./profile.js";
+import { pingDialog } from "./ping.js";
 
 const ROLE_LABEL = { moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
 const SNAPSHOT_WAIT_MS = 1500;
@@ -174,7 +176,7 @@ export function roomView(ctx, roomId) {
     }
     descEl.textContent = room.description || "";
     descEl.hidden = !room.description;
-    replace(kindEl, room.kind === "closed" ? [icon("lock"), "Closed room"] : "Open room");
+    replace(kindEl, room.kind === "closed" ? [icon("lock"), "Closed room"] : room.kind === "social" ? [icon("users"), "Social room"] : "Open room");
     renderStage();
     renderHands();
     audienceCount.textContent = formatCount(room.audience_count);
@@ -237,7 +239,8 @@ export function roomView(ctx, roomId) {
     const body = interactive
       ? h("button", { type: "button", class: "member-btn", "aria-label": `${label}. Options`, "aria-haspopup": "dialog",
         onclick: () => openMemberMenu(m) }, inner)
-      : h("div", { class: "member-btn", "aria-label": label, role: "group" }, inner);
+      : h("button", { type: "button", class: "member-btn", "aria-label": `${label}. Profile`, "aria-haspopup": "dialog",
+        onclick: () => openProfileCard(ctx, m) }, inner);
     return h("li", { class: ["member", m.muted && "is-muted", m.role === "moderator" && "is-mod"], dataset: { userId: m.user_id } }, body);
   }
 
@@ -258,7 +261,8 @@ export function roomView(ctx, roomId) {
           const invited = isInvited(x);
           return h("li", { class: "hand-row", dataset: { userId: x.user_id } },
             avatar(x, "sm"),
-            h("div", { class: "row-main" }, h("span", { class: "strong" }, x.display_name), h("span", { class: "small muted" }, `@${x.username}`)),
+            h("div", { class: "row-main" }, h("button", { type: "button", class: "link-btn strong", "aria-label": `${x.display_name}'s profile`,
+              onclick: () => openProfileCard(ctx, x) }, x.display_name), h("span", { class: "small muted" }, `@${x.username}`)),
             h("div", { class: "row-actions" },
               h("button", { type: "button", class: "btn btn-ghost btn-sm", dataset: { fk: `lower-${x.user_id}` },
                 "aria-label": `Lower ${x.display_name}'s hand`, onclick: () => command("lower_hand", { user_id: x.user_id }) }, "Dismiss"),
@@ -283,6 +287,8 @@ export function roomView(ctx, roomId) {
       h("button", { type: "button", class: "ctl", dataset: { fk: "leave" }, onclick: leave },
         icon("leave"), label("Leave quietly", "Leave")),
     ];
+    buttons.push(h("button", { type: "button", class: "ctl", dataset: { fk: "ping" }, "aria-label": "Ping someone",
+      onclick: () => pingDialog(ctx, roomId) }, icon("send"), label("Ping someone", "Ping")));
     if (me.role === "listener") {
       buttons.push(h("button", { type: "button", class: ["ctl", me.hand_raised && "is-active"], dataset: { fk: "hand" },
         "aria-pressed": String(me.hand_raised), onclick: toggleHand },
@@ -426,15 +432,17 @@ export function roomView(ctx, roomId) {
         actions.push(["Move to audience", "arrowDown", () => command("move_to_audience", { user_id: m.user_id }), true]);
       }
     }
-    if (actions.length) memberMenu(m.display_name, actions);
+    actions.push(["View profile", "users", () => openProfileCard(ctx, m)]);
+    memberMenu(m.display_name, actions);
   }
 
   function openAudienceMenu(member) {
-    if (!amModerator() || member.user_id === ctx.me.id) return;
+    if (!amModerator() || member.user_id === ctx.me.id) return openProfileCard(ctx, member);
     const actions = [["Invite to speak", "mic", () => inviteToSpeak(member)]];
     if ((room.hands || []).some((x) => x.user_id === member.user_id)) {
       actions.push(["Dismiss raised hand", "hand", () => command("lower_hand", { user_id: member.user_id })]);
     }
+    actions.push(["View profile", "users", () => openProfileCard(ctx, member)]);
     memberMenu(member.display_name, actions);
   }
 
@@ -605,8 +613,8 @@ function audienceList(ctx, roomId, onPick) {
     const inner = [avatar(m, "md"), h("span", { class: "aud-name" }, isMe ? "You" : firstName(m.display_name)),
       raised ? h("span", { class: "hand-badge", title: "Hand raised" }, icon("hand")) : null];
     const label = `${m.display_name}${isMe ? " (you)" : ""}${raised ? ", hand raised" : ""}`;
-    const item = moderator && !isMe
-      ? h("button", { type: "button", class: "aud-tile", "aria-label": `${label}. Options`, dataset: { userId: m.user_id },
+    const item = !isMe
+      ? h("button", { type: "button", class: "aud-tile", "aria-label": `${label}. ${moderator ? "Options" : "Profile"}`, dataset: { userId: m.user_id },
         onclick: () => onPick(m) }, inner)
       : h("div", { class: "aud-tile", title: m.display_name, "aria-label": label, dataset: { userId: m.user_id } }, inner);
     return position(h("div", { class: "aud-cell", role: "listitem", "aria-setsize": count, "aria-posinset": i + 1 }, item), pos);
