@@ -277,3 +277,28 @@ async def test_user_text_is_cleaned_at_the_edge(server: Server) -> None:
         response = await guest.post(path, content=json.dumps(body),
                                     headers={"Content-Type": "application/json"})
         assert_error(response, 422)
+
+
+async def test_websocket_checks_the_origin_of_cookie_connections(server: Server) -> None:
+    import websockets
+
+    from tests.realtime.helpers import ws_url
+
+    browser = await signed_in(server, "alice")
+    cookie = {"Cookie": f"podium_session={browser.cookies['podium_session']}"}
+
+    async def first_frame(url: str, headers: dict[str, str]) -> Any:
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            try:
+                return json.loads(await ws.recv())["type"]
+            except websockets.ConnectionClosed as exc:
+                return exc.rcvd.code if exc.rcvd else None
+
+    assert await first_frame(ws_url(server), {**cookie, "Origin": server.url}) == "hello"
+    assert await first_frame(ws_url(server), cookie) == "hello"  # not a browser: no Origin
+    for origin in ("https://evil.example", "null", server.url + ".evil.example"):
+        assert await first_frame(ws_url(server), {**cookie, "Origin": origin}) == 4001
+    # A token is never sent by a browser on its own: any origin may use one.
+    alice = await member(server, "bob")
+    assert await first_frame(ws_url(server, alice.token),
+                             {"Origin": "https://elsewhere.example"}) == "hello"
