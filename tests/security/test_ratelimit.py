@@ -197,3 +197,16 @@ async def test_websocket_flood_numbers_are_settings(make_server: Callable[..., A
         replies = [f for f in ws.frames if f["type"] == "reply"]
         errors = [f for f in ws.frames if f.get("error") == "rate_limited"]
         assert 3 <= len(replies) <= 4 and errors
+
+
+async def test_pings_are_limited_per_account(make_server: Callable[..., Any]) -> None:
+    async with make_server(rate_ping="2/60") as server:
+        host = await member(server, "host")
+        others = [await member(server, f"p{i}") for i in range(3)]
+        room = ok(await host.http.post("/rooms", json={"title": "Pings"}), 201)["id"]
+        ok(await act(host, room, "join"))
+        for other in others[:2]:
+            ok(await act(host, room, "ping", user_id=other.id))
+        response = await act(host, room, "ping", user_id=others[2].id)
+        assert_error(response, 429, "rate_limited")
+        assert response.headers["retry-after"] == "30"

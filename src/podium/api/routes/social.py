@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
-from podium.api.deps import CurrentAccount, podium
+from podium.api.deps import CurrentAccount, check_rate, podium
 from podium.api.routes.rooms import RoomId
 from podium.api.schemas import Ok, Strict, UserTarget
 from podium.services.avatars import MAX_BYTES, TooLarge
@@ -122,4 +122,5 @@ async def ping(body: UserTarget, account: CurrentAccount, request: Request,
                room_id: str = RoomId) -> dict[str, Any]:
     """From inside a room: ask someone to come. Anyone may ping a follower (open and social
     rooms); moderators may ping anyone. Pinging lets them into social and closed rooms."""
+    check_rate(request, "ping", account.id)
     return await community(request).social.ping(room_id, account, body.user_id)
