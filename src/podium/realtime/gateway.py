@@ -141,16 +141,20 @@ class Gateway:
                 queue.put_nowait(text)
         elif session.room_id:
             self.send_snapshot(session)  # too far behind to replay: start again from a snapshot
-        await ws.send_text(json.dumps(hello))
         if session.room_id:
             self._reattach_presence(session)
-        sender = asyncio.create_task(self._send_loop(ws, queue))
+        sender: asyncio.Task[None] | None = None
         try:
+            await ws.send_text(json.dumps(hello))
+            sender = asyncio.create_task(self._send_loop(ws, queue))
             await self._receive_loop(ws, session, account)
+        except (WebSocketDisconnect, OSError):
+            pass  # gone before or while we spoke: detached below, resumable as any other drop
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            if sender is not None:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender
             if session.queue is queue:
                 session.detach()
                 if session.room_id:

@@ -337,7 +337,8 @@ class RoomService:
             holders.add(holder)
             live.absent_since.pop(user_id, None)
         elif not holders:
-            live.absent_since.setdefault(user_id, self.clock.now())
+            # Joining again over HTTP renews the window: a polling bot stays present.
+            live.absent_since[user_id] = self.clock.now()
 
     def detach(self, room_id: str, user_id: int, holder: str) -> None:
         live = self.rooms.get(room_id)
