@@ -14,17 +14,21 @@ export function pingDialog(ctx, roomId) {
     const pinged = new Set();
     let timer = null;
     let seq = 0;
+    let current = [];
 
     function rows(people) {
+      current = people;
+      const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.uid : null;
       replace(list, people.filter((p) => p.id !== ctx.me.id).map((p) => {
         const done = pinged.has(p.id);
         const button = h("button", { type: "button", class: ["btn", "btn-sm", done ? "btn-ghost" : "btn-primary"], disabled: done,
-          "aria-label": done ? `Pinged ${p.display_name}` : `Ping ${p.display_name}` }, icon(done ? "check" : "send"), done ? "Pinged" : "Ping");
+          "aria-label": done ? `Pinged ${p.display_name}` : `Ping ${p.display_name}`, dataset: { uid: p.id } }, icon(done ? "check" : "send"), done ? "Pinged" : "Ping");
         button.addEventListener("click", () => ping(p, button));
         return h("li", { class: "person-row" }, avatar(p, "sm"),
           h("span", { class: "row-main" }, h("span", { class: "strong" }, p.display_name), h("span", { class: "small muted" }, `@${p.username}`)),
           button);
       }));
+      if (focused) (list.querySelector(`[data-uid="${focused}"]`) || input).focus();
       status.textContent = list.childNodes.length ? "" : (input.value.trim() ? "Nobody found." : "Nobody follows you yet. Search for someone.");
     }
 
@@ -35,9 +39,7 @@ export function pingDialog(ctx, roomId) {
         const reply = await post(`/rooms/${encodeURIComponent(roomId)}/ping`, { user_id: p.id });
         pinged.add(p.id);
         ctx.toast(reply && reply.notified === false ? `${p.display_name} was already pinged` : `Pinged ${p.display_name}`, "success");
-        replace(button, icon("check"), "Pinged");
-        button.className = "btn btn-sm btn-ghost";
-        button.setAttribute("aria-label", `Pinged ${p.display_name}`);
+        rows(current);
       } catch (err) {
         error.textContent = err.message;
         error.hidden = false;
