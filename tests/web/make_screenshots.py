@@ -2,7 +2,7 @@
 
     unshare -n sh -c 'ip link set lo up && /tmp/venv/bin/python tests/web/make_screenshots.py'
 
-writes docs/screenshots/{hallway,room}-{375,1280}[-dark].png. ``test_screenshots`` runs the
+writes docs/screenshots/{hallway,room,profile,notifications}-{375,1280}[-dark].png. ``test_screenshots`` runs the
 same code into a temporary folder.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ if str(ROOT) not in sys.path:  # run as a script
 
 from podium.domain import commands as c  # noqa: E402
 from tests.web.conftest import BASE_ARGS, CHROMIUM, new_page, sign_in, tone_wav, wait_state  # noqa: E402
+from tests.web.test_social import png  # noqa: E402
 
 SPEAKERS = [("maya", "Maya Okafor"), ("li", "Li Wei"), ("sam", "Sam Rivera"),
             ("noor", "Noor Haddad"), ("jonas", "Jonas Berg"), ("ines", "Inês Costa"),
@@ -75,8 +77,30 @@ async def populate(server: Any) -> str:
             if kind == "closed":
                 await rooms.execute(room.room_id, c.AllowUser(first.id, listener.id))
             await rooms.join(room.room_id, listener, None)
+    await social(server, host, people)
     await asyncio.sleep(0.2)  # let the coalesced audience batches go out before snapshots
     return str(live.room_id)
+
+
+async def social(server: Any, host: Any, people: dict[str, Any]) -> None:
+    """Follows, a profile with a picture and a bio, an event, notifications for ada."""
+    community = server.services.community
+    li = people["li"]
+    await community.profiles.update(li, None, "Backend engineer in Lisbon. Morning person, "
+                                    "reluctantly. Talks about queues, Postgres and bread.")
+    await community.profiles.set_avatar(li, png(96, 96, (70, 130, 200)))
+    await community.social.follow(host, "li")
+    for username in ("li", "sam", "noor", "maya"):
+        await community.social.follow(people[username], "ada")
+    for i in range(4):
+        listener = await server.services.accounts.by_username(f"listener{i}")
+        await community.social.follow(listener, "li")
+    start = datetime.fromtimestamp(server.clock.now() + 2 * 86400, UTC)
+    await community.events.create(li, "Queues at scale: office hours", "Bring your backlog.",
+                                  start, "Europe/Lisbon", ["sam"], "open")
+    standup = next(live for live in server.services.rooms.rooms.values()
+                   if live.info.title.startswith("Morning standup"))
+    await community.social.ping(standup.room_id, li, host.id)
 
 
 async def shoot_whole(page: Any, path: Path, width: int) -> None:
@@ -115,6 +139,22 @@ async def capture(server: Any, pw: Any, out: Path, tmp: Path) -> list[Path]:
                 await page.evaluate("document.activeElement && document.activeElement.blur()")
                 path = out / f"room-{width}{suffix}.png"
                 await shoot_whole(page, path, width)
+                written.append(path)
+                await page.set_viewport_size({"width": width, "height": height})
+                await page.goto("/u/li")
+                await page.locator(".event-card").wait_for()
+                await page.wait_for_function(
+                    "() => [...document.querySelectorAll('.profile-card img')]"
+                    ".every((i) => i.complete && i.naturalWidth > 0)")
+                path = out / f"profile-{width}{suffix}.png"
+                await shoot_whole(page, path, width)
+                written.append(path)
+                await page.set_viewport_size({"width": width, "height": height})
+                await page.get_by_role("button", name="Notifications, 5 unread").click()
+                await page.locator(".notif-panel .notif").nth(4).wait_for()
+                await page.evaluate("document.activeElement && document.activeElement.blur()")
+                path = out / f"notifications-{width}{suffix}.png"
+                await page.screenshot(path=str(path))
                 written.append(path)
                 await page.context.close()
     finally:

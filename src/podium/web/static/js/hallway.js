@@ -27,7 +27,9 @@ export function hallwayView(ctx) {
     live.sort((a, b) => followed(b).length - followed(a).length
       || (b.stage.length + b.listener_count) - (a.stage.length + a.listener_count)
       || b.created_at - a.created_at);
-    const speaking = live.flatMap((r) => followed(r).map((id) => r.stage.find((m) => m.user_id === id)).filter(Boolean));
+    const speakers = new Map();
+    for (const r of live) for (const m of r.stage) if (followed(r).includes(m.user_id)) speakers.set(m.user_id, m);
+    const speaking = [...speakers.values()];
     hint.hidden = !speaking.length;
     if (speaking.length) {
       replace(hint, icon("mic"), h("span", null, `People you follow are speaking: ${speakerNames(speaking)}`));

@@ -62,7 +62,7 @@ function notificationList(ctx, { onOpen, compact } = {}) {
 
   function row(n) {
     const href = target(n);
-    const when = h("span", { class: "small muted" }, timeAgo(n.created_at));
+    const when = h("span", { class: "small muted" }, timeAgo(Math.min(n.created_at, Date.now() / 1000)));
     const main = [
       h("span", { class: "notif-icon", "aria-hidden": "true" }, n.actor ? avatar(n.actor, "sm") : icon(KIND_ICON[n.kind] || "bell")),
       h("span", { class: "row-main" }, h("span", { class: "notif-text" }, n.text), when),
@@ -156,10 +156,10 @@ function openPanel(ctx) {
     listing = notificationList(ctx, { onOpen: () => close(), compact: true });
     return h("div", { class: "dialog-body notif-panel-body" },
       h("div", { class: "dialog-head" }, h("h2", null, "Notifications"),
-        h("div", { class: "row-actions" }, listing.markAll,
-          h("button", { type: "button", class: "btn btn-icon btn-ghost", "aria-label": "Close", onclick: () => close() }, icon("x")))),
+        h("button", { type: "button", class: "btn btn-icon btn-ghost", "aria-label": "Close", onclick: () => close() }, icon("x"))),
       listing.list, listing.status,
-      h("a", { href: "/notifications", class: "btn btn-ghost btn-sm", onclick: () => close() }, "See all notifications"));
+      h("div", { class: "notif-panel-foot" },
+        h("a", { href: "/notifications", class: "btn btn-ghost btn-sm", onclick: () => close() }, "See all"), listing.markAll));
   }, { className: "notif-panel" }).then(() => listing && listing.destroy());
 }
 
