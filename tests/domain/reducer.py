@@ -106,7 +106,9 @@ def _update(snap: Snapshot, event: EventDict, viewer_id: int) -> None:
         if user_id == viewer_id:
             snap["me"] = {"user_id": user_id, "role": event["role"], "muted": event["muted"],
                           "hand_raised": False, "invited": False}
-    elif kind == "member_left":
+    elif kind == "hand_policy_changed":
+        snap["hand_policy"] = event["policy"]
+    elif kind in ("member_left", "member_removed"):
         _remove(snap, user_id, event["role"])
         if snap["hands"] is not None:
             snap["hands"] = _without(snap["hands"], user_id)

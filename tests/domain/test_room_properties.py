@@ -30,8 +30,11 @@ from podium.domain.commands import (
     MoveToAudience,
     Mute,
     RaiseHand,
+    RemoveMember,
+    RevokeModerator,
     RoomError,
     RoomEvent,
+    SetHandPolicy,
     SetMuted,
     StepDown,
     Tick,
@@ -89,6 +92,9 @@ def any_command(kind: int, a: int, b: int, flag: bool) -> Command:
         lambda: StepDown(actor),
         lambda: AllowUser(actor, target),
         lambda: EndRoom(actor),
+        lambda: RevokeModerator(actor, target),
+        lambda: RemoveMember(actor, target),
+        lambda: SetHandPolicy(actor, ("nobody", "everyone", "followed", "bad")[a % 4]),
         lambda: Tick(),
     ]
     return makers[kind % len(makers)]()
@@ -125,6 +131,11 @@ def likely_command(state: RoomState, kind: int, a: int, b: int, flag: bool) -> C
             makers += [lambda: InviteToSpeak(mod, pick(listeners, b))] * 3
         if speakers:
             makers.append(lambda: MakeModerator(mod, pick(speakers, b)))
+        if len(mods) > 1:
+            makers.append(lambda: RevokeModerator(mod, pick(mods, b)))
+        if state.members:
+            makers.append(lambda: RemoveMember(mod, pick(sorted(state.members), b)))
+        makers.append(lambda: SetHandPolicy(mod, ("nobody", "everyone", "followed")[b % 3]))
         if on_stage:
             makers.append(lambda: Mute(mod, pick(on_stage, b)))
             makers.append(lambda: MoveToAudience(mod, pick(on_stage, b)))

@@ -787,9 +787,16 @@ def test_host_ends_the_room_at_once() -> None:
     assert events[0].to_dict() == {"type": "room_ended", "reason": "ended_by_host"}
 
 
-def test_a_moderator_who_is_not_the_host_cannot_end_the_room() -> None:
+def test_a_moderator_who_is_not_the_host_can_end_the_room() -> None:
+    # Moderation issue: every moderator may end the room, not only the host.
     state = run(room(speakers=(2,)), MakeModerator(HOST, 2), start=50.0)
-    refuse(state, EndRoom(2), "forbidden")
+    after, events = apply(state, EndRoom(2), 60.0)
+    assert not after.live
+    assert [e.data.get("reason") for e in events] == ["ended_by_moderator"]
+
+
+def test_a_speaker_cannot_end_the_room() -> None:
+    refuse(room(speakers=(2,)), EndRoom(2), "forbidden")
 
 
 def test_a_listener_cannot_end_the_room() -> None:
@@ -897,6 +904,7 @@ def test_snapshot_for_a_listener() -> None:
         "host_id": HOST,
         "kind": "open",
         "status": "live",
+        "hand_policy": "everyone",
         "stage": [public(state, HOST), public(state, 2)],
         "audience_count": 1,
         "audience": [public(state, 3)],

@@ -38,7 +38,8 @@ OUTSIDERS = ("member", "admin")
 SETTINGS = {"rate_room_create": "100000/1", "rate_hand_raise": "100000/1",
             "rate_invite_create": "100000/1", "rate_token_create": "100000/1",
             "rate_signup": "100000/1", "rate_signin": "100000/1",
-            "rate_invite_check": "100000/1", "max_rooms_per_user": 1000}
+            "rate_invite_check": "100000/1", "rate_report": "100000/1",
+            "max_rooms_per_user": 1000}
 
 
 # Rules ---------------------------------------------------------------------------------------
@@ -125,7 +126,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", f"{V}/rooms/{{room_id}}/mute"): in_room("409", "2xx", "2xx", "2xx", "409",
                                                      body=lambda w: {"muted": True}),
     ("POST", f"{V}/rooms/{{room_id}}/step-down"): in_room("409", "2xx", "2xx", "2xx", "409"),
-    ("POST", f"{V}/rooms/{{room_id}}/end"): in_room("403", "403", "403", "2xx", "403"),
+    # Any moderator may end the room (the host is never acted on, but ending is for everyone).
+    ("POST", f"{V}/rooms/{{room_id}}/end"): in_room("403", "403", "2xx", "2xx", "403"),
     # Moderators only, each on a valid target: invite another listener, move/mute/promote the
     # speaker, lower another listener's hand, let a member into the room.
     ("POST", f"{V}/rooms/{{room_id}}/speakers"): in_room("403", "403", "2xx", "2xx", "409",
@@ -174,6 +176,30 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("POST", f"{V}/notifications/read-all"): signed_in(),
     ("POST", f"{V}/notifications/{{notification_id}}/read"): signed_in("404", host="2xx"),
     ("GET", f"{V}/search"): signed_in("422"),  # no ?q=
+    # Moderation (docs/moderation.md). Bans: moderators only, on the speaker; {user_id} (the
+    # speaker) is not banned, so unbanning is a 404 for moderators.
+    ("POST", f"{V}/rooms/{{room_id}}/bans"): in_room("403", "403", "2xx", "2xx", "403",
+                                                     body=target("speaker")),
+    ("GET", f"{V}/rooms/{{room_id}}/bans"): in_room("403", "403", "2xx", "2xx", "403"),
+    ("DELETE", f"{V}/rooms/{{room_id}}/bans/{{user_id}}"): in_room("403", "403", "404", "404",
+                                                                   "403"),
+    ("POST", f"{V}/rooms/{{room_id}}/moderators/revoke"): in_room(
+        "403", "403", "2xx", "2xx", "409", body=target("moderator")),
+    ("PUT", f"{V}/rooms/{{room_id}}/hand-policy"): in_room(
+        "403", "403", "2xx", "2xx", "409", body=lambda w: {"policy": "nobody"}),
+    ("GET", f"{V}/blocks"): signed_in(),
+    ("POST", f"{V}/users/{{username}}/block"): signed_in(host="422"),  # not yourself
+    ("DELETE", f"{V}/users/{{username}}/block"): signed_in(),
+    ("POST", f"{V}/reports"): signed_in(host="422", body=lambda w: {
+        "username": w.users["host"].account.username, "category": "spam", "text": "Spam."}),
+    # Admins only; the report is one "member" made about the host; {username} is the host.
+    ("GET", f"{V}/admin/reports"): signed_in("403", admin="2xx"),
+    ("POST", f"{V}/admin/reports/{{report_id}}"): signed_in(
+        "403", admin="2xx", body=lambda w: {"action": "dismiss", "note": "Fine."}),
+    ("POST", f"{V}/admin/users/{{username}}/suspend"): signed_in("403", admin="2xx",
+                                                                 body=lambda w: {}),
+    ("DELETE", f"{V}/admin/users/{{username}}/suspend"): signed_in("403", admin="2xx"),
+    ("GET", f"{V}/admin/audit"): signed_in("403", admin="2xx"),
 }
 
 # WebSocket commands: type -> rule. "ok" is a reply; otherwise the error code; a connection
@@ -211,7 +237,11 @@ COMMANDS: dict[str, Rule] = {
     "set_muted": ws("not_on_stage", "ok", "ok", "ok", body=lambda w: {"muted": True}),
     "step_down": ws("not_on_stage", "ok", "ok", "ok"),
     "allow_user": ws("forbidden", "forbidden", "ok", "ok", body=target("member")),
-    "end_room": ws("forbidden", "forbidden", "forbidden", "ok"),
+    "end_room": ws("forbidden", "forbidden", "ok", "ok"),
+    "revoke_moderator": ws("forbidden", "forbidden", "ok", "ok", body=target("moderator")),
+    "set_hand_policy": ws("forbidden", "forbidden", "ok", "ok",
+                          body=lambda w: {"policy": "nobody"}),
+    "remove_member": ws("forbidden", "forbidden", "ok", "ok", body=target("speaker")),
 }
 
 
@@ -230,6 +260,7 @@ class World:
     token_id: int
     event_id: int
     notification_id: int
+    report_id: int = 0
 
     def fresh_name(self) -> str:
         return f"new{next(_serial)}"
@@ -272,8 +303,11 @@ async def world(server: Server, room_kind: str) -> World:
     roles_now = {m.user_id: m.role.value for m in live.state.members.values()}
     assert [roles_now.get(users[n].id) for n in ("host", "moderator", "speaker", "listener")] \
         == ["moderator", "moderator", "speaker", "listener"], roles_now
+    report = await services.moderation.reports.create(
+        users["member"].account, users["host"].account.username, "spam", "Matrix.", rid)
     return World(server, users, rid, invite, signer.username, token_row.id,
-                 int(event["id"]), int(note_id))  # type: ignore[call-overload]
+                 int(event["id"]), int(note_id),  # type: ignore[call-overload]
+                 int(report["id"]))  # type: ignore[call-overload]
 
 
 # Enumerating what the application serves -----------------------------------------------------
@@ -327,6 +361,8 @@ def url_of(path: str, w: World) -> str:
     return (path.replace("{room_id}", w.room_id).replace("{code}", w.invite)
             .replace("{token_id}", str(w.token_id)).replace("{event_id}", str(w.event_id))
             .replace("{notification_id}", str(w.notification_id))
+            .replace("{report_id}", str(w.report_id))
+            .replace("{user_id}", str(w.users["speaker"].id))
             .replace("{username}", w.users["host"].account.username))
 
 

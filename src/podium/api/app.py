@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from podium import __version__
 from podium.api.deps import authenticate
 from podium.api.errors import ERROR_RESPONSES, install_error_handlers
-from podium.api.routes import auth, events, members, notifications, rooms, social
+from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
 from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
 from podium.config import Settings
@@ -27,6 +27,7 @@ from podium.realtime.bus import EventBus, InProcessBus
 from podium.realtime.gateway import Gateway
 from podium.services.accounts import AccountService
 from podium.services.community import Community
+from podium.services.moderation import ModerationService
 from podium.services.ratelimit import RateLimiter
 from podium.services.rooms import RoomService
 from podium.storage.db import Database
@@ -50,6 +51,7 @@ class Services:
     limiter: RateLimiter
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     community: Community = field(init=False)  # the social layer (profiles, follows, events...)
+    moderation: ModerationService = field(init=False)  # bans, blocks, reports, audit log
 
 
 def build_services(settings: Settings, clock: Clock, media: MediaEngine | None = None,
@@ -116,6 +118,9 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     services = build_services(settings, clock, media)
     services.community = Community(services.db, services.bus, clock, settings,
                                    services.accounts, services.rooms)
+    services.moderation = ModerationService(services.db, clock, services.accounts,
+                                            services.rooms, services.community.social,
+                                            services.gateway, services.limiter)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -123,6 +128,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
         await services.media.start()
         await services.rooms.start()
         await services.community.start()
+        await services.moderation.start()
         if run_ticker:
             services.tasks.append(asyncio.create_task(services.rooms.run_ticker()))
         services.tasks.append(asyncio.create_task(_collect_sessions(services)))
@@ -142,7 +148,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     app.state.podium = services
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-    for module in (auth, members, rooms, social, events, notifications):
+    for module in (auth, members, rooms, social, events, notifications, moderation):
         api.include_router(module.router)
 
     @api.get("/health", tags=["meta"])
@@ -202,5 +208,6 @@ def _mount_web(app: FastAPI) -> None:
     @app.get("/notifications", include_in_schema=False)
     @app.get("/events", include_in_schema=False)
     @app.get("/events/{event_id}", include_in_schema=False)
+    @app.get("/admin", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})

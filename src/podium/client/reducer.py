@@ -36,9 +36,11 @@ def apply_event(room: Room, event: dict[str, Any], me: int) -> None:
             room["audience_count"] += 1
         else:
             room["stage"].append(_member(event))
-    elif kind == "member_left":
+    elif kind in ("member_left", "member_removed"):
         _remove(room, user_id)
         _drop_hand(room, user_id)
+    elif kind == "hand_policy_changed":
+        room["hand_policy"] = event["policy"]
     elif kind == "audience_changed":
         left = set(event["left"])
         room["audience"] = [m for m in room["audience"] if m["user_id"] not in left]

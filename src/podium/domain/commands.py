@@ -13,6 +13,8 @@ class Join:
     username: str
     display_name: str
     followed_by_moderator: bool = False  # looked up by the service: social rooms admit these
+    banned: bool = False  # a live ban from this room (looked up by the service)
+    blocked_by_moderator: bool = False  # a moderator of the room blocked this person
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class Leave:
 @dataclass(frozen=True, slots=True)
 class RaiseHand:
     actor: int
+    followed_by_stage: bool = False  # someone on stage follows the actor (looked up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +101,31 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
+class RevokeModerator:
+    """A moderator takes moderation back: the target stays on stage as a speaker."""
+
+    actor: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember:
+    """A moderator removes someone from the room (the service records any ban)."""
+
+    actor: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetHandPolicy:
+    actor: int
+    policy: str  # a HandPolicy value
+
+
+@dataclass(frozen=True, slots=True)
 class EndRoom:
     actor: int
+    reason: str | None = None  # set by the service only (e.g. "host_suspended")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +136,7 @@ class Tick:
 Command = (
     Join | Leave | RaiseHand | LowerHand | InviteToSpeak | AcceptInvite | DeclineInvite
     | MoveToAudience | MakeModerator | Mute | SetMuted | StepDown | AllowUser | Ping | EndRoom
-    | Tick
+    | RevokeModerator | RemoveMember | SetHandPolicy | Tick
 )
 
 
@@ -125,6 +151,8 @@ class EventType(StrEnum):
     INVITE_DECLINED = "invite_declined"
     USER_ALLOWED = "user_allowed"
     ROOM_ENDED = "room_ended"
+    MEMBER_REMOVED = "member_removed"
+    HAND_POLICY_CHANGED = "hand_policy_changed"
 
 
 @dataclass(frozen=True, slots=True)

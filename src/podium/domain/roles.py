@@ -26,6 +26,24 @@ class RoomStatus(StrEnum):
     ENDED = "ended"
 
 
+class HandPolicy(StrEnum):
+    NOBODY = "nobody"
+    EVERYONE = "everyone"
+    FOLLOWED = "followed"  # only people followed by someone on stage
+
+
+def may_raise_hand(policy: HandPolicy, followed_by_stage: bool) -> bool:
+    if policy is HandPolicy.EVERYONE:
+        return True
+    return policy is HandPolicy.FOLLOWED and followed_by_stage
+
+
+def hand_refusal(policy: HandPolicy) -> str:
+    if policy is HandPolicy.NOBODY:
+        return "Hand raising is turned off in this room."
+    return "In this room only people followed by someone on stage can raise a hand."
+
+
 def is_moderator(role: Role | None) -> bool:
     return role is Role.MODERATOR
 

@@ -13,13 +13,16 @@ from typing import Any
 from podium.domain import commands as c
 from podium.domain.commands import EventType, RoomError, RoomEvent
 from podium.domain.roles import (
+    HandPolicy,
     Role,
     RoomKind,
     RoomStatus,
+    hand_refusal,
     is_moderator,
     may_act_on,
     may_join,
     may_ping,
+    may_raise_hand,
     refusal,
 )
 from podium.domain.state import Member, RoomState
@@ -74,6 +77,12 @@ def _target(state: RoomState, actor: int, target: int) -> Member:
 def _join(state: RoomState, cmd: c.Join, now: float) -> Result:
     if cmd.actor in state.members:
         return state, []
+    if cmd.actor != state.host_id:
+        if cmd.banned:
+            raise RoomError("banned", "A moderator removed you from this room; you cannot "
+                            "rejoin it for now.")
+        if cmd.blocked_by_moderator:
+            raise RoomError("blocked", "You cannot join this room.")
     if not may_join(state.kind, cmd.actor, state.host_id, state.allowed,
                     cmd.followed_by_moderator):
         raise RoomError("not_invited", refusal(state.kind))
@@ -99,6 +108,8 @@ def _raise_hand(state: RoomState, cmd: c.RaiseHand, now: float) -> Result:
         raise RoomError("not_listener", "Only listeners raise a hand.")
     if member.hand_raised_at is not None:
         return state, []
+    if not may_raise_hand(state.hand_policy, cmd.followed_by_stage):
+        raise RoomError("hands_closed", hand_refusal(state.hand_policy))
     state = _put(state, replace(member, hand_raised_at=now))
     return state, [_event(EventType.HAND_RAISED, cmd.actor, True, at=now,
                           username=member.username, display_name=member.display_name,
@@ -212,10 +223,54 @@ def _ping(state: RoomState, cmd: c.Ping, now: float) -> Result:
     return state, [_event(EventType.USER_ALLOWED, cmd.target, True, by=cmd.actor)]
 
 
+def _revoke_moderator(state: RoomState, cmd: c.RevokeModerator, now: float) -> Result:
+    member = _target(state, cmd.actor, cmd.target)
+    if member.role is not Role.MODERATOR:
+        raise RoomError("not_moderator", "That person is not a moderator.")
+    if state.moderator_ids == {cmd.target}:
+        raise RoomError("last_moderator", "The stage needs a moderator: make someone else one "
+                        "first.")
+    speaker = replace(member, role=Role.SPEAKER)
+    return _put(state, speaker), [_event(EventType.ROLE_CHANGED, cmd.target, **speaker.public())]
+
+
+def _remove(state: RoomState, cmd: c.RemoveMember, now: float) -> Result:
+    _require_moderator(state, cmd.actor)
+    if cmd.target == cmd.actor:
+        raise RoomError("invalid_target", "You cannot remove yourself; leave instead.")
+    if not may_act_on(cmd.actor, cmd.target, state.host_id):
+        raise RoomError("forbidden", "Only the host can do that to the host.")
+    member = state.member(cmd.target)
+    if member is None:
+        return state, []  # not here: the service may still ban them
+    members = dict(state.members)
+    del members[cmd.target]
+    event = _event(EventType.MEMBER_REMOVED, cmd.target, role=member.role.value, by=cmd.actor)
+    return replace(state, members=members), [event]
+
+
+def _hand_policy(state: RoomState, cmd: c.SetHandPolicy, now: float) -> Result:
+    _require_moderator(state, cmd.actor)
+    try:
+        policy = HandPolicy(cmd.policy)
+    except ValueError:
+        raise RoomError("invalid_policy",
+                        "Hand policy is 'nobody', 'everyone' or 'followed'.") from None
+    if policy is state.hand_policy:
+        return state, []
+    state = replace(state, hand_policy=policy)
+    return state, [_event(EventType.HAND_POLICY_CHANGED, policy=policy.value, by=cmd.actor)]
+
+
 def _end(state: RoomState, cmd: c.EndRoom, now: float) -> Result:
-    if cmd.actor != state.host_id:
-        raise RoomError("forbidden", "Only the host can end the room.")
-    return _ended(state, now, "ended_by_host")
+    if cmd.reason is not None:
+        return _ended(state, now, cmd.reason)
+    if cmd.actor == state.host_id:
+        return _ended(state, now, "ended_by_host")
+    member = state.member(cmd.actor)
+    if member is None or not is_moderator(member.role):
+        raise RoomError("forbidden", "Only a moderator can end the room.")
+    return _ended(state, now, "ended_by_moderator")
 
 
 def _ended(state: RoomState, now: float, reason: str) -> Result:
@@ -263,6 +318,9 @@ _HANDLERS: dict[type, Callable[[RoomState, Any, float], Result]] = {
     c.AllowUser: _allow,
     c.Ping: _ping,
     c.EndRoom: _end,
+    c.RevokeModerator: _revoke_moderator,
+    c.RemoveMember: _remove,
+    c.SetHandPolicy: _hand_policy,
 }
 
 

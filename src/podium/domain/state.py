@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from podium.domain.roles import Role, RoomKind, RoomStatus
+from podium.domain.roles import HandPolicy, Role, RoomKind, RoomStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,7 @@ class RoomState:
     allowed: frozenset[int] = frozenset()
     empty_stage_since: float | None = None
     ended_at: float | None = None
+    hand_policy: HandPolicy = HandPolicy.EVERYONE
 
     def member(self, user_id: int) -> Member | None:
         return self.members.get(user_id)

@@ -52,7 +52,9 @@ async def _join(gw: Gateway, session: ClientSession, account: Account,
     # No await between the join above and these lines: the snapshot and the subscription
     # see the same revision, so the client misses and repeats nothing.
     gw.subscribe_room(session, room_id)
-    session.push({"type": "snapshot", "room": gw.rooms.snapshot(live, account.id)})
+    room = gw.rooms.snapshot(live, account.id)
+    gw.note_blocked_shown(session, room["blocked_on_stage"])  # type: ignore[arg-type]
+    session.push({"type": "snapshot", "room": room})
     return {"room_id": room_id}
 
 
@@ -110,6 +112,18 @@ def _optional_target(frame: dict[str, Any]) -> int | None:
     return _int(frame, "user_id") if "user_id" in frame else None
 
 
+async def _remove_member(gw: Gateway, session: ClientSession, account: Account,
+                         frame: dict[str, Any]) -> Any:
+    """Remove someone and keep them out: ``minutes`` (optional, 1 to 525600) or for good."""
+    minutes = frame.get("minutes")
+    if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool)
+                                or not 0 < minutes <= 525_600):
+        raise CommandError("invalid_request", "'minutes' must be 1 to 525600, or absent.")
+    if gw.moderation is None:
+        raise CommandError("unknown_command", "Moderation is not available.")
+    return await gw.moderation.ban(_room(session), account, _int(frame, "user_id"), minutes)
+
+
 COMMANDS: dict[str, Handler] = {
     "join": _join,
     "leave": _leave,
@@ -129,6 +143,9 @@ COMMANDS: dict[str, Handler] = {
     "step_down": _room_command(lambda a, f: c.StepDown(a)),
     "allow_user": _room_command(lambda a, f: c.AllowUser(a, _int(f, "user_id"))),
     "end_room": _room_command(lambda a, f: c.EndRoom(a)),
+    "revoke_moderator": _room_command(lambda a, f: c.RevokeModerator(a, _int(f, "user_id"))),
+    "set_hand_policy": _room_command(lambda a, f: c.SetHandPolicy(a, _str(f, "policy", 16))),
+    "remove_member": _remove_member,
 }
 
 

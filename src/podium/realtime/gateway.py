@@ -1,7 +1,8 @@
 """The WebSocket gateway: one authenticated socket per client, numbered events, resume.
 
-Close codes: 4000 heartbeat timeout, 4001 not signed in, 4008 flooding, 4009 too slow to
-keep up (resume to catch up), 1009 frame too large. See docs/realtime.md.
+Close codes: 4000 heartbeat timeout, 4001 not signed in, 4003 account suspended, 4008
+flooding, 4009 too slow to keep up (resume to catch up), 1009 frame too large. See
+docs/realtime.md.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -23,12 +24,19 @@ from podium.services.errors import ServiceError
 from podium.services.ratelimit import RateLimiter
 from podium.services.rooms import RoomService
 
+if TYPE_CHECKING:
+    from podium.services.moderation import ModerationService
+
 log = logging.getLogger(__name__)
 MAX_FRAME = 64 * 1024
 # Defaults of the ws_rate, ws_burst and ws_flood_limit settings.
 RATE, BURST, FLOOD_LIMIT = 20.0, 60.0, 100
 # Commands that also count against a per-account limit (services.ratelimit), over HTTP too.
 LIMITED_COMMANDS = {"raise_hand": "hand_raise"}
+CLOSE_SUSPENDED = 4003
+CLOSE_PREFIX = "\x00close:"  # a queued frame that tells the sender to close with a code
+# Room events after which a viewer's "people you blocked are on stage" list may change.
+STAGE_EVENTS = {"role_changed", "member_left", "member_removed", "member_joined"}
 
 
 class Gateway:
@@ -42,6 +50,8 @@ class Gateway:
         self.limiter = limiter
         self.rate, self.burst, self.flood_limit = rate, burst, flood_limit
         self.sessions: dict[str, ClientSession] = {}
+        self._blocked_shown: dict[str, list[int]] = {}  # session id -> blocked_on_stage sent
+        self.moderation: ModerationService | None = None  # set when the services are wired
 
     # Subscriptions ------------------------------------------------------------
 
@@ -65,9 +75,14 @@ class Gateway:
 
     def _after_event(self, session: ClientSession, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "room_ended":
+        if kind == "room_ended" or (kind == "member_removed"
+                                    and event.get("user_id") == session.user_id):
             session.unsubscribe("room")
             session.room_id = None
+            self._blocked_shown.pop(session.id, None)
+            return
+        if kind in STAGE_EVENTS:
+            self.refresh_blocked(session)
         elif (kind == "role_changed" and event.get("user_id") == session.user_id
               and session.room_id):
             # A new moderator needs the hand queue it could not see before; a former one must
@@ -84,7 +99,7 @@ class Gateway:
             if message["type"] == "room_updated":
                 room_id = message["room"]["id"]
                 live = self.rooms.rooms.get(room_id)
-                if live is None or not self.rooms.may_see(live, account.id):
+                if live is None or not self.rooms.listed_for(live, account.id):
                     if room_id in shown:  # no longer for this viewer (e.g. a social room)
                         shown.discard(room_id)
                         session.push({"type": "hallway", "event": {
@@ -105,6 +120,41 @@ class Gateway:
 
         session.unsubscribe("hallway")
         session.unsubscribers["hallway"] = self.bus.subscribe("hallway", deliver)
+
+    def refresh_blocked(self, session: ClientSession) -> None:
+        """Tell the viewer when the people they blocked who are on stage change."""
+        live = self.rooms.rooms.get(session.room_id or "")
+        if live is None:
+            return
+        now = self.rooms.blocked_on_stage(live, session.user_id)
+        if now != self._blocked_shown.get(session.id, []):
+            self._blocked_shown[session.id] = now
+            session.push({"type": "blocked_on_stage", "room_id": live.room_id, "user_ids": now})
+
+    def note_blocked_shown(self, session: ClientSession, user_ids: list[int]) -> None:
+        self._blocked_shown[session.id] = list(user_ids)
+
+    def refresh_blocked_for(self, user_id: int) -> None:
+        """After ``user_id`` blocked or unblocked someone."""
+        for session in list(self.sessions.values()):
+            if session.user_id == user_id and session.room_id:
+                self.refresh_blocked(session)
+
+    def close_user(self, user_id: int, code: int = CLOSE_SUSPENDED,
+                   reason: str = "account suspended") -> int:
+        """Close every socket of this member and forget their sessions (no resume)."""
+        closed = 0
+        for sid, session in list(self.sessions.items()):
+            if session.user_id != user_id:
+                continue
+            if session.queue is not None:
+                session.queue.put_nowait(f"{CLOSE_PREFIX}{code}:{reason}")
+                closed += 1
+            session.unsubscribe_all()
+            session.room_id = None
+            self._blocked_shown.pop(sid, None)
+            del self.sessions[sid]
+        return closed
 
     def send_snapshot(self, session: ClientSession) -> None:
         live = self.rooms.rooms.get(session.room_id or "")
@@ -179,6 +229,10 @@ class Gateway:
                 if text == "":
                     await ws.close(4009, "replaced or too slow; resume")
                     return
+                if text.startswith(CLOSE_PREFIX):
+                    code, _, why = text[len(CLOSE_PREFIX):].partition(":")
+                    await ws.close(int(code), why)
+                    return
                 await ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             return
@@ -246,6 +300,7 @@ class Gateway:
             if session.detached_at is not None and session.detached_at < cutoff:
                 session.unsubscribe_all()
                 del self.sessions[sid]
+                self._blocked_shown.pop(sid, None)
 
     async def close(self) -> None:
         for session in self.sessions.values():

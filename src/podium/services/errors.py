@@ -46,6 +46,10 @@ ROOM_ERROR_STATUS = {
     "not_in_room": 409,
     "forbidden": 403,
     "not_invited": 403,
+    "banned": 403,
+    "blocked": 403,
+    "hands_closed": 403,
+    "invalid_policy": 422,
 }
 
 

@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -54,9 +55,24 @@ class NoFollows:
         return False
 
 
+class Blocks(Protocol):
+    """Who blocked whom, answered from memory (the moderation service keeps it current)."""
+
+    def blocks(self, blocker_id: int, blocked_id: int) -> bool: ...
+
+
+class NoBlocks:
+    def blocks(self, blocker_id: int, blocked_id: int) -> bool:
+        return False
+
+
 # Called after a command's events went out (outside the room's lock), and when a room starts.
 EventHook = Callable[[LiveRoom, RoomState, list[RoomEvent]], Awaitable[None]]
 StartHook = Callable[[LiveRoom, bool], Awaitable[None]]
+# Called after a command changed a room (outside the lock), with the command itself: the audit.
+CommandHook = Callable[[LiveRoom, c.Command, list[RoomEvent]], Awaitable[None]]
+# Is this member banned from this room now? (moderation looks it up in the database)
+BanCheck = Callable[[str, int], Awaitable[bool]]
 
 
 class RoomService:
@@ -69,6 +85,9 @@ class RoomService:
         self.settings = settings
         self.rooms: dict[str, LiveRoom] = {}
         self.follows: Follows = NoFollows()
+        self.blocks: Blocks = NoBlocks()
+        self.is_banned: BanCheck | None = None
+        self.command_hooks: list[CommandHook] = []
         self.event_hooks: list[EventHook] = []
         self.start_hooks: list[StartHook] = []
         self.tickers: list[Callable[[], Awaitable[None]]] = []
@@ -148,6 +167,19 @@ class RoomService:
         return may_join(state.kind, user_id, state.host_id, state.allowed,
                         self.followed_by_moderator(state, user_id))
 
+    def blocked_by_moderator(self, state: RoomState, user_id: int) -> bool:
+        return any(self.blocks.blocks(m, user_id) for m in state.moderator_ids)
+
+    def listed_for(self, live: LiveRoom, viewer_id: int) -> bool:
+        """In this viewer's hallway: rooms they may see, except those hosted by someone they
+        blocked."""
+        return (self.may_see(live, viewer_id)
+                and not self.blocks.blocks(viewer_id, live.info.host_id))
+
+    def blocked_on_stage(self, live: LiveRoom, viewer_id: int) -> list[int]:
+        """People on stage whom this viewer blocked (the client shows a warning)."""
+        return [m.user_id for m in live.state.stage if self.blocks.blocks(viewer_id, m.user_id)]
+
     def followed_on_stage(self, live: LiveRoom, viewer_id: int) -> list[int]:
         return [m.user_id for m in live.state.stage if self.follows.follows(viewer_id, m.user_id)]
 
@@ -161,7 +193,7 @@ class RoomService:
         (most such people first), then biggest, then newest."""
         ranked = []
         for live in self.rooms.values():
-            if live.state.live and self.may_see(live, account.id):
+            if live.state.live and self.listed_for(live, account.id):
                 followed = len(self.followed_on_stage(live, account.id))
                 ranked.append(((-followed, -len(live.state.members), -live.info.created_at,
                                 live.room_id), live))
@@ -184,7 +216,8 @@ class RoomService:
 
     def snapshot(self, live: LiveRoom, viewer_id: int) -> dict[str, object]:
         return {**live.summary(), **snapshot(live.state, viewer_id), "rev": live.rev,
-                "speaking": sorted(live.speaking)}
+                "speaking": sorted(live.speaking),
+                "blocked_on_stage": self.blocked_on_stage(live, viewer_id)}
 
     def audience_page(self, room_id: str, viewer: Account, offset: int,
                       limit: int) -> dict[str, object]:
@@ -200,8 +233,11 @@ class RoomService:
     async def join(self, room_id: str, account: Account, holder: str | None) -> LiveRoom:
         live = self.get(room_id)
         followed = self.followed_by_moderator(live.state, account.id)
+        banned = (account.id not in live.state.members and self.is_banned is not None
+                  and await self.is_banned(room_id, account.id))
         await self.execute(room_id, c.Join(account.id, account.username, account.display_name,
-                                           followed))
+                                           followed, banned,
+                                           self.blocked_by_moderator(live.state, account.id)))
         self.attach(live, account.id, holder)
         return live
 
@@ -222,6 +258,10 @@ class RoomService:
         live = self.get(room_id)
         async with live.lock:
             before = live.state
+            if isinstance(command, c.RaiseHand):
+                # The fact the "followed" hand policy needs: someone on stage follows them.
+                command = replace(command, followed_by_stage=any(
+                    self.follows.follows(m.user_id, command.actor) for m in live.state.stage))
             try:
                 state, events = apply(live.state, command, self.clock.now())
             except RoomError as exc:
@@ -234,6 +274,8 @@ class RoomService:
         if events:
             for hook in self.event_hooks:
                 await self._run_hook(hook(live, before, events))
+        for command_hook in self.command_hooks:
+            await self._run_hook(command_hook(live, command, events))
         return events
 
     async def _persist(self, live: LiveRoom, events: list[RoomEvent]) -> None:

@@ -20,10 +20,10 @@ from podium.domain.commands import EventType, RoomEvent
 from podium.domain.roles import Role
 from podium.domain.state import RoomState
 from podium.services.accounts import Account, AccountService
-from podium.services.errors import Invalid, NotFound
+from podium.services.errors import Forbidden, Invalid, NotFound
 from podium.services.live import LiveRoom
 from podium.services.notifications import Note, NotificationService
-from podium.services.rooms import RoomService
+from podium.services.rooms import Blocks, NoBlocks, RoomService
 from podium.storage.db import Database
 from podium.storage.tables import Avatar, Follow, User
 
@@ -72,6 +72,7 @@ class SocialService:
         self.rooms = rooms
         self.notifications = notifications
         self.graph = FollowGraph()
+        self.blocks: Blocks = NoBlocks()  # the moderation service sets its own
         self._pinged: set[tuple[str, int, int]] = set()
         self._announced_on_stage: set[tuple[str, int]] = set()
 
@@ -100,6 +101,8 @@ class SocialService:
         target = await self._target(username)
         if target.id == actor.id:
             raise Invalid("cannot_follow_self", "You cannot follow yourself.")
+        if self.blocks.blocks(target.id, actor.id):
+            raise Forbidden("blocked", "You cannot follow this member.")
         created = False
         if not self.graph.follows(actor.id, target.id):
             try:
@@ -175,6 +178,8 @@ class SocialService:
             raise NotFound("user_not_found", "No such member.") from None
         if target.suspended:
             raise NotFound("user_not_found", "No such member.")
+        if self.blocks.blocks(target.id, actor.id):
+            raise Forbidden("blocked", "You cannot ping this member.")
         live = await self.rooms.ping(room_id, actor, target.id)
         key = (room_id, actor.id, target.id)
         notified = key not in self._pinged

@@ -46,6 +46,7 @@ export function applyEvent(room, event, me) {
       }
       break;
     case "member_left":
+    case "member_removed":
       remove(room, userId);
       dropHand(room, userId);
       if (room.speaking) room.speaking = room.speaking.filter((u) => u !== userId);
@@ -77,6 +78,9 @@ export function applyEvent(room, event, me) {
       if (userId === me && room.me) room.me.invited = invited;
       break;
     }
+    case "hand_policy_changed":
+      room.hand_policy = event.policy;
+      break;
     case "speaking":
       room.speaking = event.user_ids;
       break;
