@@ -1,0 +1,93 @@
+"""Blocking: joins, follows, pings, the hallway, and the "blocked people on stage" warning."""
+
+from __future__ import annotations
+
+from tests.api.helpers import act, assert_error, members, ok
+from tests.conftest import Server
+from tests.realtime.helpers import RawSocket
+from tests.social.helpers import follow, hallway_ids, room
+
+
+async def block(who, whom) -> object:  # type: ignore[no-untyped-def]
+    return ok(await who.http.post(f"/users/{whom.account.username}/block"))
+
+
+async def test_block_list_and_unblock(server: Server) -> None:
+    alice, bob = await members(server, "alice", "bob")
+    await follow(alice, bob)
+    await follow(bob, alice)
+    assert await block(alice, bob) == {"blocked": True, "user_id": bob.id}
+    assert ok(await alice.http.get("/blocks")) == [{"id": bob.id, "username": "bob"}]
+    # Follows either way end.
+    assert not server.services.community.social.graph.follows(alice.id, bob.id)
+    assert not server.services.community.social.graph.follows(bob.id, alice.id)
+    # bob cannot follow alice back; alice may still follow whom she likes.
+    assert_error(await bob.http.post("/users/alice/follow", json={"notify": True}), 403,
+                 "blocked")
+    assert_error(await alice.http.post("/users/alice/block"), 422, "cannot_block_self")
+    ok(await alice.http.delete("/users/bob/block"))
+    assert ok(await alice.http.get("/blocks")) == []
+    await follow(bob, alice)
+
+
+async def test_blocked_member_cannot_join_while_the_blocker_moderates(server: Server) -> None:
+    host, mod, bob = await members(server, "host", "mod", "bob")
+    room_id = await room(host)
+    ok(await mod.http.post(f"/rooms/{room_id}/join"))
+    await block(mod, bob)
+    ok(await bob.http.post(f"/rooms/{room_id}/join"))  # mod is a listener: no effect
+    ok(await bob.http.post(f"/rooms/{room_id}/leave"))
+    ok(await act(host, room_id, "speakers", user_id=mod.id))
+    ok(await act(mod, room_id, "invitation/accept"))
+    ok(await act(host, room_id, "moderators", user_id=mod.id))
+    assert_error(await bob.http.post(f"/rooms/{room_id}/join"), 403, "blocked")
+
+
+async def test_blocked_member_cannot_ping_the_blocker(server: Server) -> None:
+    host, fan = await members(server, "host", "fan")
+    room_id = await room(host)
+    await follow(fan, host)
+    await block(fan, host)
+    body = assert_error(await host.http.post(f"/rooms/{room_id}/ping",
+                                             json={"user_id": fan.id}), 403, "blocked")
+    assert "ping" in body["message"]
+
+
+async def test_hallway_hides_rooms_hosted_by_blocked_people(server: Server) -> None:
+    alice, bob, carol = await members(server, "alice", "bob", "carol")
+    bobs = await room(bob, title="Bob's")
+    carols = await room(carol, title="Carol's")
+    assert set(await hallway_ids(alice)) == {bobs, carols}
+    await block(alice, bob)
+    assert await hallway_ids(alice) == [carols]
+    assert set(await hallway_ids(bob)) == {bobs, carols}  # a block is one-way for the hallway
+    ok(await alice.http.delete("/users/bob/block"))
+    assert set(await hallway_ids(alice)) == {bobs, carols}
+
+
+async def test_warning_when_blocked_people_are_on_stage(server: Server) -> None:
+    host, bob, listener = await members(server, "host", "bob", "listener")
+    room_id = await room(host)
+    ok(await bob.http.post(f"/rooms/{room_id}/join"))
+    await block(listener, bob)
+    sock = await RawSocket.open(server, listener.token)
+    await sock.recv()
+    await sock.send({"id": 1, "type": "join", "room_id": room_id})
+    snap = await sock.until(lambda f: f.get("type") == "snapshot")
+    assert snap["room"]["blocked_on_stage"] == []
+    ok(await act(host, room_id, "speakers", user_id=bob.id))
+    ok(await act(bob, room_id, "invitation/accept"))
+    frame = await sock.until(lambda f: f.get("type") == "blocked_on_stage")
+    assert frame["user_ids"] == [bob.id]
+    assert ok(await listener.http.get(f"/rooms/{room_id}"))["blocked_on_stage"] == [bob.id]
+    ok(await act(host, room_id, "audience", user_id=bob.id))
+    frame = await sock.until(lambda f: f.get("type") == "blocked_on_stage")
+    assert frame["user_ids"] == []
+    # Blocking someone already on stage warns at once; unblocking clears it.
+    await block(listener, host)
+    frame = await sock.until(lambda f: f.get("type") == "blocked_on_stage")
+    assert frame["user_ids"] == [host.id]
+    ok(await listener.http.delete(f"/users/{host.account.username}/block"))
+    frame = await sock.until(lambda f: f.get("type") == "blocked_on_stage")
+    assert frame["user_ids"] == []
+    await sock.close()
