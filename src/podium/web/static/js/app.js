@@ -11,6 +11,7 @@ import { profileHref } from "./follow.js";
 import { eventsView } from "./events.js";
 import { notificationsView, bellButton, startNotifications } from "./notifications.js";
 import { searchBox } from "./search.js";
+import { adminView } from "./admin.js";
 
 const ctx = {
   me: null,
@@ -46,7 +47,8 @@ function renderHeader() {
   const nav = h("nav", { class: "nav", "aria-label": "Main" },
     h("a", { href: "/", class: "nav-link", "aria-current": here === "/" ? "page" : null }, "Hallway"),
     h("a", { href: "/events", class: "nav-link", "aria-current": here.startsWith("/events") ? "page" : null }, "Events"),
-    h("a", { href: "/invites", class: "nav-link", "aria-current": here === "/invites" ? "page" : null }, "Invites"));
+    h("a", { href: "/invites", class: "nav-link", "aria-current": here === "/invites" ? "page" : null }, "Invites"),
+    ctx.me.is_admin ? h("a", { href: "/admin", class: "nav-link", "aria-current": here === "/admin" ? "page" : null }, "Review") : null);
   const mine = profileHref(ctx.me.username);
   const who = h("div", { class: "who" },
     bellButton(ctx),
@@ -140,6 +142,7 @@ async function route() {
   if (path === "/invites") return mount(invitesView());
   if ((m = path.match(/^\/u\/([a-z0-9_]{1,30})$/))) return mount(profileView(ctx, m[1]));
   if (path === "/notifications") return mount(notificationsView(ctx));
+  if (path === "/admin") return mount(adminView(ctx));
   if (path === "/events") return mount(eventsView(ctx));
   if ((m = path.match(/^\/events\/(\d{1,18})$/))) return mount(eventsView(ctx, m[1]));
   if (path !== "/") history.replaceState(null, "", "/");

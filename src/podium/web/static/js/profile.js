@@ -4,6 +4,7 @@ import { api, get, upload } from "./api.js";
 import { h, replace, icon, avatar, formatCount, plural } from "./dom.js";
 import { followControls, personRow, profileHref } from "./follow.js";
 import { eventCard } from "./events.js";
+import { safetyButtons } from "./moderation.js";
 
 const BIO_MAX = 300;
 const AVATAR_MAX = 5 * 1024 * 1024;
@@ -41,7 +42,7 @@ export function profileView(ctx, username) {
         p.following = reply.following;
         p.notify = reply.notify;
         counts.firstChild.replaceWith(countButton(p.followers_count, "follower", "followers", () => peopleDialog(ctx, p, "followers")));
-      }));
+      }), ...safetyButtons(ctx, p));
     const card = h("div", { class: "card profile-card" },
       h("div", { class: "profile-top" },
         avatar(p, "xl"),

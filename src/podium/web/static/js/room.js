@@ -6,6 +6,7 @@ import { applyEvent } from "./reducer.js";
 import { closeButton } from "./hallway.js";
 import { openProfileCard } from "./profile.js";
 import { pingDialog } from "./ping.js";
+import { moderationActions, handPolicyControl, renderBlockedWarning, blockedWarningEl } from "./moderation.js";
 
 const ROLE_LABEL = { moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
 const SNAPSHOT_WAIT_MS = 1500;
@@ -44,7 +45,8 @@ export function roomView(ctx, roomId) {
   const audienceEl = h("section", { class: "card section", "aria-labelledby": "aud-h" },
     h("h2", { id: "aud-h", class: "section-title" }, "Listeners", audienceCount), audience.el);
   const controls = h("div", { class: "controls", role: "toolbar", "aria-label": "Room controls" });
-  const body = h("div", { class: "room-body" }, head, listenEl, stageEl, handsEl, audienceEl);
+  const blockedEl = blockedWarningEl();
+  const body = h("div", { class: "room-body" }, head, blockedEl, listenEl, stageEl, handsEl, audienceEl);
   const el = h("section", { class: "room-page" }, body, h("div", { class: "controls-bar" }, controls));
 
   // -- realtime ----------------------------------------------------------------------------
@@ -58,6 +60,10 @@ export function roomView(ctx, roomId) {
       if (!mediaStarted && room.me && room.status === "live") startMedia();
       return;
     }
+    if (frame.type === "blocked_on_stage" && room && frame.room_id === roomId) {
+      room.blocked_on_stage = frame.user_ids;
+      return renderBlockedWarning(blockedEl, room);
+    }
     if (frame.type === "event" && room && frame.room_id === roomId) {
       if (frame.rev <= room.rev) return;
       const before = room.me ? { ...room.me } : null;
@@ -67,6 +73,7 @@ export function roomView(ctx, roomId) {
       if (event.type === "member_left" && event.user_id === ctx.me.id) {
         room.me = null;
       }
+      if (event.type === "member_removed" && event.user_id === ctx.me.id) return showBanned();
       if (event.type === "speaking") return renderStage();
       if (event.type === "audience_changed") audience.stale();
       afterChange(before);
@@ -178,6 +185,7 @@ export function roomView(ctx, roomId) {
     descEl.hidden = !room.description;
     replace(kindEl, room.kind === "closed" ? [icon("lock"), "Closed room"] : room.kind === "social" ? [icon("users"), "Social room"] : "Open room");
     renderStage();
+    renderBlockedWarning(blockedEl, room);
     renderHands();
     audienceCount.textContent = formatCount(room.audience_count);
     audience.update(room, amModerator());
@@ -240,7 +248,8 @@ export function roomView(ctx, roomId) {
       ? h("button", { type: "button", class: "member-btn", "aria-label": `${label}. Options`, "aria-haspopup": "dialog",
         onclick: () => openMemberMenu(m) }, inner)
       : h("button", { type: "button", class: "member-btn", "aria-label": `${label}. Profile`, "aria-haspopup": "dialog",
-        onclick: () => openProfileCard(ctx, m) }, inner);
+        onclick: () => memberMenu(m.display_name, [...moderationActions(ctx, room, m, command),
+          ["View profile", "users", () => openProfileCard(ctx, m)]]) }, inner);
     return h("li", { class: ["member", m.muted && "is-muted", m.role === "moderator" && "is-mod"], dataset: { userId: m.user_id } }, body);
   }
 
@@ -279,7 +288,7 @@ export function roomView(ctx, roomId) {
     const mod = amModerator();
     const isHost = ctx.me.id === room.host_id;
     const hands = mod && room.hands ? room.hands.length : 0;
-    const key = [me.role, me.muted, me.hand_raised, mod, isHost, hands].join("|");
+    const key = [me.role, me.muted, me.hand_raised, mod, isHost, hands, room.hand_policy].join("|");
     if (key === controlsKey) return;
     controlsKey = key;
     const focusKey = document.activeElement && controls.contains(document.activeElement) ? document.activeElement.dataset.fk : null;
@@ -303,7 +312,8 @@ export function roomView(ctx, roomId) {
         "aria-label": `Raised hands: ${hands}`, onclick: () => { handsEl.scrollIntoView({ behavior: "smooth", block: "center" }); handsEl.querySelector("button")?.focus(); } },
       icon("hand"), h("span", { class: "ctl-label" }, "Hands"), hands ? h("span", { class: "ctl-count", "aria-hidden": "true" }, String(hands)) : null));
     }
-    if (isHost) {
+    if (mod) buttons.push(handPolicyControl(room, command));
+    if (isHost || mod) {
       buttons.push(h("button", { type: "button", class: "ctl ctl-danger", dataset: { fk: "end" }, onclick: endRoom },
         icon("power"), label("End room", "End")));
     }
@@ -432,16 +442,22 @@ export function roomView(ctx, roomId) {
         actions.push(["Move to audience", "arrowDown", () => command("move_to_audience", { user_id: m.user_id }), true]);
       }
     }
+    actions.push(...moderationActions(ctx, room, m, command));
     actions.push(["View profile", "users", () => openProfileCard(ctx, m)]);
     memberMenu(m.display_name, actions);
   }
 
   function openAudienceMenu(member) {
-    if (!amModerator() || member.user_id === ctx.me.id) return openProfileCard(ctx, member);
+    if (member.user_id === ctx.me.id) return openProfileCard(ctx, member);
+    if (!amModerator()) {
+      return memberMenu(member.display_name, [...moderationActions(ctx, room, member, command),
+        ["View profile", "users", () => openProfileCard(ctx, member)]]);
+    }
     const actions = [["Invite to speak", "mic", () => inviteToSpeak(member)]];
     if ((room.hands || []).some((x) => x.user_id === member.user_id)) {
       actions.push(["Dismiss raised hand", "hand", () => command("lower_hand", { user_id: member.user_id })]);
     }
+    actions.push(...moderationActions(ctx, room, member, command));
     actions.push(["View profile", "users", () => openProfileCard(ctx, member)]);
     memberMenu(member.display_name, actions);
   }
@@ -457,6 +473,16 @@ export function roomView(ctx, roomId) {
       h("h1", null, "This room has ended"),
       h("p", { class: "muted" }, room.title), back));
     back.focus();
+  }
+
+  function showBanned() {
+    left = true;
+    media.close();
+    mediaStarted = false;
+    replace(el, h("div", { class: "card notice" },
+      h("h1", null, "A moderator removed you from this room"),
+      h("p", { class: "muted" }, "You can't rejoin it for now."),
+      h("div", { class: "dialog-actions center" }, h("a", { href: "/", class: "btn btn-primary" }, "Back to the hallway"))));
   }
 
   function showRemoved() {
