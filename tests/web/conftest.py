@@ -128,12 +128,13 @@ async def sign_in(page: Any, username: str, password: str | None = None) -> None
 async def wait_heard(page: Any, freq: float, tolerance: float = 10.0,
                      timeout: float = 20_000) -> float:
     """Wait until the page's received audio peaks within ``tolerance`` Hz of ``freq``."""
-    await page.wait_for_function(
+    # Return the frequency that satisfied the wait: reading it again later races the audio.
+    handle = await page.wait_for_function(
         """([f, tol]) => {
             const d = window.podiumDebug && window.podiumDebug.dominantFrequency();
-            return d !== null && d !== undefined && Math.abs(d - f) <= tol;
+            return d !== null && d !== undefined && Math.abs(d - f) <= tol ? d : null;
         }""", arg=[freq, tolerance], timeout=timeout, polling=100)
-    return float(await page.evaluate("podiumDebug.dominantFrequency()"))
+    return float(await handle.json_value())
 
 
 async def wait_silent(page: Any, freq: float, timeout: float = 20_000) -> None:
