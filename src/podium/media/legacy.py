@@ -25,7 +25,6 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from aiortc.sdp import SessionDescription as ParsedSdp
 from av.audio.frame import AudioFrame
 from av.frame import Frame
 
@@ -47,11 +46,11 @@ from podium.media.mixer import (
     mix_frames,
     to_mono,
 )
+from podium.media.offer import check_offer
 from podium.media.opus import OpusStream, OutboundTrack, prefer_opus
 
 log = logging.getLogger(__name__)
 
-MAX_SDP_BYTES = 20_000
 FRAME_SECONDS = FRAME_MS / 1000
 LEVELS_EVERY_TICKS = 10  # 200 ms: ~5 level reports a second
 JITTER_MAX_FRAMES = 3  # a speaker is never more than 60 ms behind in the mix
@@ -96,27 +95,6 @@ class _Room:
     meter: LevelMeter = field(default_factory=LevelMeter)
     mixer: asyncio.Task[None] | None = None
     tick: int = 0
-
-
-def check_offer(offer: SessionDescription) -> None:
-    """Reject anything but a small offer with exactly one Opus-capable audio m-line."""
-    if offer.type != "offer":
-        raise MediaEngineError(f"expected an SDP offer, got {offer.type!r}")
-    size = len(offer.sdp.encode("utf-8", "replace"))
-    if size > MAX_SDP_BYTES:
-        raise MediaEngineError(f"SDP offer too large ({size} bytes, limit {MAX_SDP_BYTES})")
-    try:
-        parsed = ParsedSdp.parse(offer.sdp)
-    except Exception as exc:
-        raise MediaEngineError("malformed SDP offer") from exc
-    kinds = [m.kind for m in parsed.media]
-    if kinds != ["audio"]:
-        raise MediaEngineError(f"the offer must have exactly one audio m-line, got {kinds}")
-    media = parsed.media[0]
-    if not any(c.mimeType.lower() == "audio/opus" for c in media.rtp.codecs):
-        raise MediaEngineError("the offer does not support Opus")
-    if media.direction not in (None, "sendrecv", "recvonly"):
-        raise MediaEngineError(f"the audio m-line must be sendrecv, got {media.direction}")
 
 
 class LegacyEngine:
