@@ -58,7 +58,14 @@ async def test_hallway_hides_rooms_hosted_by_blocked_people(server: Server) -> N
     bobs = await room(bob, title="Bob's")
     carols = await room(carol, title="Carol's")
     assert set(await hallway_ids(alice)) == {bobs, carols}
+    sock = await RawSocket.open(server, alice.token)
+    await sock.recv()
+    await sock.send({"id": 1, "type": "subscribe_hallway"})
+    await sock.until(lambda f: f.get("id") == 1)
     await block(alice, bob)
+    frame = await sock.until(lambda f: f.get("type") == "hallway")
+    assert frame["event"] == {"type": "room_removed", "room_id": bobs}
+    await sock.close()
     assert await hallway_ids(alice) == [carols]
     assert set(await hallway_ids(bob)) == {bobs, carols}  # a block is one-way for the hallway
     ok(await alice.http.delete("/users/bob/block"))

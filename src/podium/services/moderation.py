@@ -204,7 +204,7 @@ class ModerationService:
             self.blocks.add(actor.id, target.id)
             self.social.graph.remove(actor.id, target.id)
             self.social.graph.remove(target.id, actor.id)
-        self.gateway.refresh_blocked_for(actor.id)
+        await self._after_block(actor, target)
         return {"blocked": True, "user_id": target.id}
 
     async def unblock(self, actor: Account, username: str) -> dict[str, object]:
@@ -213,8 +213,17 @@ class ModerationService:
             await s.execute(delete(Block).where(Block.blocker_id == actor.id,
                                                 Block.blocked_id == target.id))
         self.blocks.remove(actor.id, target.id)
-        self.gateway.refresh_blocked_for(actor.id)
+        await self._after_block(actor, target)
         return {"blocked": False, "user_id": target.id}
+
+    async def _after_block(self, actor: Account, target: Account) -> None:
+        """The blocker's stage warning and live hallway follow at once: the target's rooms are
+        announced again, and each viewer's hallway filter drops (or restores) them."""
+        self.gateway.refresh_blocked_for(actor.id)
+        for live in list(self.rooms.rooms.values()):
+            if live.info.host_id == target.id:
+                await self.rooms.bus.publish("hallway", {"type": "room_updated",
+                                                         "room": live.summary()})
 
     async def blocked_people(self, actor: Account) -> list[dict[str, object]]:
         ids = sorted(self.blocks.out.get(actor.id, set()))
