@@ -95,3 +95,18 @@ async def test_uplink_bypasses_aiortc_jitter_buffer_and_feeds_receiver_reports(
     streams = receiver._RTCRtpReceiver__remote_streams
     assert sum(s.packets_received for s in streams.values()) > 20
     assert receiver._RTCRtpReceiver__jitter_buffer._origin is None  # aiortc saw nothing
+
+
+async def test_client_sender_takes_our_fec_encoder() -> None:
+    # ClientPeer swaps aiortc's encoder for FecOpusEncoder through this private attribute;
+    # frames (not packets) then still get aiortc's audio-level header extension.
+    from podium.media.peer import SENDER_ENCODER_ATTRIBUTE, ClientPeer, FecOpusEncoder
+
+    peer = ClientPeer(ice_hosts=["127.0.0.1"])
+    try:
+        await peer.create_offer()
+        sender = peer._pc.getTransceivers()[0].sender
+        assert isinstance(getattr(sender, SENDER_ENCODER_ATTRIBUTE), FecOpusEncoder)
+        assert "audio_level" in inspect.getsource(type(sender)._next_encoded_frame)
+    finally:
+        await peer.close()

@@ -45,11 +45,36 @@ class ClientState(Enum):
     CLOSED = "closed"
 
 
-class _SourceTrack(MediaStreamTrack):
-    """Outgoing audio: paced 20 ms Opus packets (with FEC) from the current clip; nothing idle.
+# aiortc's sender keeps its encoder in this (name-mangled) attribute and only creates one when
+# it is None; aiortc is pinned, and tests/media/test_media_canary.py checks the name.
+SENDER_ENCODER_ATTRIBUTE = "_RTCRtpSender__encoder"
 
-    Sending nothing while idle keeps a listener's client cheap (no Opus encoding). Packets
-    are encoded here (aiortc's own encoder has no FEC) and passed through by its sender.
+
+class FecOpusEncoder:
+    """Stands in for aiortc's Opus encoder on our sender: the same interface, with in-band FEC.
+
+    Giving aiortc frames (not pre-encoded packets) keeps the audio-level header extension it
+    computes from each frame, which Janus's AudioBridge needs to tell who is talking.
+    """
+
+    def __init__(self) -> None:
+        self._stream = OpusStream(UPLINK_BITRATE, expected_loss=UPLINK_EXPECTED_LOSS)
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        assert isinstance(frame, AudioFrame) and frame.pts is not None
+        samples = frame.to_ndarray().reshape(-1).astype(np.int16, copy=False)
+        packet = self._stream.encode(samples, frame.pts)
+        return ([bytes(packet)], frame.pts) if packet is not None else ([], 0)
+
+    def pack(self, packet: Packet[Any]) -> tuple[list[bytes], int]:
+        return [bytes(packet)], int(packet.pts or 0)
+
+
+class _SourceTrack(MediaStreamTrack):
+    """Outgoing audio: paced 20 ms frames from the current clip; nothing while idle.
+
+    Sending nothing while idle keeps a listener's client cheap (no Opus encoding). Frames are
+    encoded by ``FecOpusEncoder`` inside aiortc's sender (aiortc's own encoder has no FEC).
     """
 
     kind = "audio"
@@ -62,7 +87,6 @@ class _SourceTrack(MediaStreamTrack):
         self._pts = 0
         self._origin: float | None = None  # loop time of pts 0
         self._wake = asyncio.Event()
-        self._encoder = OpusStream(UPLINK_BITRATE, expected_loss=UPLINK_EXPECTED_LOSS)
 
     def play(self, clip: Samples, loop: bool) -> None:
         self._clip, self._loop_clip, self._pos = clip, loop, 0
@@ -86,11 +110,8 @@ class _SourceTrack(MediaStreamTrack):
         await self._pace()
         pts = self._pts
         self._pts += FRAME_SAMPLES
-        packet = self._encoder.encode(self._next_chunk(), pts)
-        if packet is not None:
-            return packet
-        frame = AudioFrame.from_ndarray(  # pragma: no cover - libopus always returns one
-            np.zeros((1, FRAME_SAMPLES), dtype=np.int16), format="s16", layout="mono"
+        frame = AudioFrame.from_ndarray(
+            self._next_chunk().reshape(1, -1), format="s16", layout="mono"
         )
         frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, pts, _TIME_BASE
         return frame
@@ -161,7 +182,10 @@ class ClientPeer:
     async def create_offer(self) -> SessionDescription:
         if self._state is not ClientState.NEW:
             raise MediaEngineError(f"cannot create an offer in state {self._state.value}")
-        self._pc.addTransceiver(self._source, direction="sendrecv")
+        sender = self._pc.addTransceiver(self._source, direction="sendrecv").sender
+        if not hasattr(sender, SENDER_ENCODER_ATTRIBUTE):
+            raise RuntimeError("aiortc's sender changed: see SENDER_ENCODER_ATTRIBUTE")
+        setattr(sender, SENDER_ENCODER_ATTRIBUTE, FecOpusEncoder())
         offer = await self._pc.createOffer()
         with ice.host_addresses(self._hosts):
             await self._pc.setLocalDescription(offer)  # gathers all candidates (no trickle)
