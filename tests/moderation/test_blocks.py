@@ -86,6 +86,8 @@ async def test_warning_when_blocked_people_are_on_stage(server: Server) -> None:
     ok(await act(bob, room_id, "invitation/accept"))
     frame = await sock.until(lambda f: f.get("type") == "blocked_on_stage")
     assert frame["user_ids"] == [bob.id]
+    hallway = ok(await listener.http.get("/rooms"))["rooms"]
+    assert [r["blocked_on_stage"] for r in hallway] == [[bob.id]]
     assert ok(await listener.http.get(f"/rooms/{room_id}"))["blocked_on_stage"] == [bob.id]
     ok(await act(host, room_id, "audience", user_id=bob.id))
     frame = await sock.until(lambda f: f.get("type") == "blocked_on_stage")

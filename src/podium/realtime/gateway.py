@@ -108,7 +108,8 @@ class Gateway:
                 shown.add(room_id)
                 message = {"type": "room_updated", "room": {
                     **message["room"],
-                    "followed_on_stage": self.rooms.followed_on_stage(live, account.id)}}
+                    "followed_on_stage": self.rooms.followed_on_stage(live, account.id),
+                    "blocked_on_stage": self.rooms.blocked_on_stage(live, account.id)}}
             elif message.get("room_id") not in shown:
                 return
             else:

@@ -185,7 +185,8 @@ class RoomService:
 
     def hallway_entry(self, live: LiveRoom, viewer_id: int) -> dict[str, object]:
         """The room as the hallway lists it for this viewer (who they follow on stage)."""
-        return {**live.summary(), "followed_on_stage": self.followed_on_stage(live, viewer_id)}
+        return {**live.summary(), "followed_on_stage": self.followed_on_stage(live, viewer_id),
+                "blocked_on_stage": self.blocked_on_stage(live, viewer_id)}
 
     def hallway_page(self, account: Account, offset: int = 0,
                      limit: int = 100) -> dict[str, object]:
