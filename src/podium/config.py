@@ -95,6 +95,18 @@ class Settings(BaseSettings):
     janus_instances: Annotated[list[str], NoDecode] = Field(default_factory=list)
     janus_admin_secret: str = ""
 
+    # --- operations (podium.api.ops, podium.logconfig, podium.realtime.redis_bus) ------------
+    # docs/deployment.md. "json": one JSON object per log line (time, level, logger, message,
+    # extras such as room_id/user_id); "text": readable lines.
+    log_format: Literal["text", "json"] = "text"
+    # Redis, e.g. "redis://127.0.0.1:6379/0": checked by /healthz when set; used by the event
+    # bus when event_bus = "redis".
+    redis_url: str = ""
+    # "memory" (the default) or "redis" (EXPERIMENTAL: fan-out across nodes; room state is
+    # still one node's memory, multi-node rooms are issue #7). "redis" needs redis_url.
+    event_bus: Literal["memory", "redis"] = "memory"
+    # --- end of operations -------------------------------------------------------------------
+
     @field_validator("janus_instances", mode="before")
     @classmethod
     def _janus_list(cls, value: Any) -> Any:
@@ -111,6 +123,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'podium.db'}"
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
+        if self.event_bus == "redis" and not self.redis_url:
+            raise ValueError("PODIUM_EVENT_BUS=redis needs PODIUM_REDIS_URL")
         if not self.secret_key:
             if self.mode == "production":
                 raise ValueError("PODIUM_SECRET_KEY is required in production mode")

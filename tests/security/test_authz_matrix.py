@@ -89,6 +89,10 @@ def target(name: str) -> Callable[[World], Any]:
 V = "/api/v1"
 ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V}/health"): public(),
+    # Operations (api/ops.py): public on purpose, for monitoring without credentials; they show
+    # counts only. docs/deployment.md keeps them to the monitoring network at the proxy.
+    ("GET", "/healthz"): public(),
+    ("GET", "/metrics"): public(),
     ("POST", f"{V}/auth/signup"): public("2xx", body=lambda w: {
         "invite": w.invite, "username": w.fresh_name(), "display_name": "New",
         "password": "password-new"}),

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium import __version__
+from podium.api import ops
 from podium.api.deps import authenticate
 from podium.api.errors import ERROR_RESPONSES, install_error_handlers
 from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
@@ -25,6 +26,7 @@ from podium.config import Settings
 from podium.media.engine import MediaEngine
 from podium.realtime.bus import EventBus, InProcessBus
 from podium.realtime.gateway import Gateway
+from podium.realtime.redis_bus import RedisBus
 from podium.services.accounts import AccountService
 from podium.services.community import Community
 from podium.services.moderation import ModerationService
@@ -57,6 +59,10 @@ class Services:
 def build_services(settings: Settings, clock: Clock, media: MediaEngine | None = None,
                    bus: EventBus | None = None) -> Services:
     db = Database(settings.database_url)
+    if bus is None and settings.event_bus == "redis":  # experimental: docs/deployment.md
+        from podium.realtime.redis_bus import RedisBus
+
+        bus = RedisBus(settings.redis_url)
     bus = bus or InProcessBus()
     if media is None and settings.media_engine == "janus":
         from podium.media.janus.engine import JanusEngine
@@ -125,6 +131,8 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.db.migrate()
+        if isinstance(services.bus, RedisBus):
+            await services.bus.start()
         await services.media.start()
         await services.rooms.start()
         await services.community.start()
@@ -141,6 +149,8 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
             await services.gateway.close()
             await services.rooms.close()
             await services.media.close()
+            if isinstance(services.bus, RedisBus):
+                await services.bus.close()
             await services.db.close()
 
     app = FastAPI(title="Podium", version=__version__, lifespan=lifespan,
@@ -156,6 +166,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
         return {"ok": True, "version": __version__}
 
     app.include_router(api)
+    app.include_router(ops.router)  # /healthz, /metrics (api/ops.py)
     _mount_websocket(app, services)
     _mount_web(app)
     app.add_middleware(BodyLimit)

@@ -28,13 +28,19 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import redis.asyncio as redis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any
 
 from podium.realtime.bus import Handler, Message
+
+if TYPE_CHECKING:  # redis is an optional dependency (pip install 'podium[redis]')
+    import redis.asyncio as redis
+    from redis.asyncio.client import PubSub
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,10 @@ class RedisBus:
         self.prefix = prefix
         self.node = secrets.token_hex(4)
         self.stats = BusStats()
-        self._redis: redis.Redis = redis.Redis.from_url(url)
+        import redis.asyncio as redis_asyncio
+
+        self._redis: redis.Redis = redis_asyncio.Redis.from_url(url)
+        self._errors = _redis_errors()
         self._handlers: defaultdict[str, list[Handler]] = defaultdict(list)
         self._confirmed: set[str] = set()  # topics Redis has confirmed we are subscribed to
         self._sent: set[str] = set()  # topics we asked Redis for (confirmed or not)
@@ -92,7 +101,7 @@ class RedisBus:
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())
-        except (RedisError, OSError):
+        except self._errors:
             return False
 
     async def synced(self, timeout: float = 5.0) -> None:
@@ -114,7 +123,7 @@ class RedisBus:
                 await self._redis.publish(self.prefix + topic, body)
                 self.stats.published += 1
                 return
-            except (RedisError, OSError) as exc:
+            except self._errors as exc:
                 if attempt == PUBLISH_ATTEMPTS - 1:
                     self.stats.publish_errors += 1
                     log.error("event bus: publish to %s lost: %s", topic, exc,
@@ -153,7 +162,7 @@ class RedisBus:
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except self._errors as exc:
                 self.stats.reconnects += 1
                 log.warning("event bus: Redis connection lost (%s); retrying in %.1f s",
                             exc, backoff)
