@@ -40,6 +40,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.port:
         overrides["port"] = args.port
     settings = load_settings(**overrides)
+    from podium.logconfig import setup_logging, uvicorn_log_config
+
+    setup_logging(settings.log_format)  # PODIUM_LOG_FORMAT=json: one JSON object per line
     credentials: list[tuple[str, str]] = []
 
     async def first_run(accounts: Any) -> None:
@@ -57,7 +60,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         print("Sign in with your account; `podium admin create-user NAME` makes another.",
               flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", ws_max_size=64 * 1024, proxy_headers=False)
+                log_level="info", ws_max_size=64 * 1024, proxy_headers=False,
+                log_config=uvicorn_log_config())
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
