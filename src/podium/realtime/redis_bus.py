@@ -8,8 +8,8 @@ the order the server received them, which is the ordering guarantee we need (all
 order), with no per-topic stream to create, trim or garbage-collect, and with SUBSCRIBE/UNSUBSCRIBE
 following the gateway's per-room subscriptions exactly. What pub/sub does not give is resume: a
 node that is disconnected from Redis misses what was published meanwhile. Room events carry a
-revision number (``rev``) and clients re-fetch a snapshot on a gap, which covers that for now;
-Streams (``XADD`` + ``XREAD`` from the last id) would be the upgrade when nodes share rooms.
+revision number (``rev``), so a gap is detectable, but clients do not act on one yet; Streams
+(``XADD`` + ``XREAD`` from the last id) would be the upgrade when nodes share rooms.
 
 Per node: one subscriber connection (``PubSub``) driven by one reader task, plus a small pool
 for ``PUBLISH``. Handlers run in the reader task, one message at a time, in channel order; a
