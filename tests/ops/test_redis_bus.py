@@ -136,3 +136,17 @@ async def test_publish_survives_without_subscribers_and_ping() -> None:
         assert not await down.ping()
     finally:
         await down.close()
+
+
+async def test_resubscribe_after_every_topic_was_dropped(nodes: tuple[RedisBus, RedisBus]) -> None:
+    a, b = nodes
+    got: list[Message] = []
+    stop = b.subscribe("room:again", got.append)
+    await b.synced()
+    stop()
+    await b.synced()  # Redis confirmed the UNSUBSCRIBE: nothing subscribed on node b
+    assert b.topic_count() == 0
+    b.subscribe("room:again", got.append)
+    await b.synced()
+    await a.publish("room:again", {"n": 1})
+    await until(lambda: got == [{"n": 1}])
