@@ -83,7 +83,7 @@ class Gateway:
             return
         if kind in STAGE_EVENTS:
             self.refresh_blocked(session)
-        elif (kind == "role_changed" and event.get("user_id") == session.user_id
+        if (kind == "role_changed" and event.get("user_id") == session.user_id
               and session.room_id):
             # A new moderator needs the hand queue it could not see before; a former one must
             # drop it (it no longer receives the hand events that would keep it current).
