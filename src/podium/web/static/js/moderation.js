@@ -131,7 +131,7 @@ export function blockedWarningEl() {
 }
 
 /** Block and report buttons for a profile page. */
-export function safetyButtons(ctx, p) {
+export function safetyButtons(ctx, p, roomId = null) {
   let blocked = false;
   const blockBtn = h("button", { type: "button", class: "btn btn-ghost btn-sm" }, icon("lock"), "Block");
   blockBtn.addEventListener("click", async () => {
@@ -141,7 +141,7 @@ export function safetyButtons(ctx, p) {
       replace(blockBtn, icon("lock"), blocked ? "Unblock" : "Block");
     }
   });
-  const reportBtn = h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => reportDialog(ctx, p) },
+  const reportBtn = h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => reportDialog(ctx, p, roomId) },
     icon("send"), "Report");
   return [blockBtn, reportBtn];
 }

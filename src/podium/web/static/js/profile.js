@@ -228,6 +228,7 @@ export function openProfileCard(ctx, member) {
         h("p", { class: "small muted" }, plural(p.followers_count, "follower", "followers"), " · ",
           `${formatCount(p.following_count)} following`),
         p.is_me ? null : followControls(ctx, p),
+        p.is_me ? null : h("div", { class: "profile-actions" }, ...safetyButtons(ctx, p, member.room_id)),
         h("a", { href: profileHref(p.username), class: "btn btn-ghost btn-sm", onclick: () => close() }, "View full profile"));
     }).catch((err) => replace(body, h("p", { class: "form-error" }, err.message)));
     return h("div", { class: "dialog-body" },

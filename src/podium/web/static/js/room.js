@@ -248,8 +248,7 @@ export function roomView(ctx, roomId) {
       ? h("button", { type: "button", class: "member-btn", "aria-label": `${label}. Options`, "aria-haspopup": "dialog",
         onclick: () => openMemberMenu(m) }, inner)
       : h("button", { type: "button", class: "member-btn", "aria-label": `${label}. Profile`, "aria-haspopup": "dialog",
-        onclick: () => memberMenu(m.display_name, [...moderationActions(ctx, room, m, command),
-          ["View profile", "users", () => openProfileCard(ctx, m)]]) }, inner);
+        onclick: () => openProfileCard(ctx, m) }, inner);
     return h("li", { class: ["member", m.muted && "is-muted", m.role === "moderator" && "is-mod"], dataset: { userId: m.user_id } }, body);
   }
 
@@ -448,11 +447,7 @@ export function roomView(ctx, roomId) {
   }
 
   function openAudienceMenu(member) {
-    if (member.user_id === ctx.me.id) return openProfileCard(ctx, member);
-    if (!amModerator()) {
-      return memberMenu(member.display_name, [...moderationActions(ctx, room, member, command),
-        ["View profile", "users", () => openProfileCard(ctx, member)]]);
-    }
+    if (!amModerator() || member.user_id === ctx.me.id) return openProfileCard(ctx, member);
     const actions = [["Invite to speak", "mic", () => inviteToSpeak(member)]];
     if ((room.hands || []).some((x) => x.user_id === member.user_id)) {
       actions.push(["Dismiss raised hand", "hand", () => command("lower_hand", { user_id: member.user_id })]);
