@@ -2,16 +2,16 @@
 
     unshare -n sh -c 'ip link set lo up && /tmp/venv/bin/python tests/web/make_screenshots.py'
 
-writes docs/screenshots/{hallway,room,profile,notifications}-{375,1280}[-dark].png. ``test_screenshots`` runs the
-same code into a temporary folder.
+writes docs/screenshots/{hallway,room,profile,notifications}-{375,1280}[-dark].png.
+``test_screenshots`` runs the same code into a temporary folder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
