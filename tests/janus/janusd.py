@@ -1,7 +1,7 @@
 """Throwaway Janus instances for tests: configs under a temp dir, distinct ports, stopped after.
 
 Janus 1.1.2 skips loopback interfaces when gathering ICE candidates, so (as in
-/work/shared/reference/janus-bench) a veth that exists only inside the test's private network
+shared/reference/janus-bench) a veth that exists only inside the test's private network
 namespace carries 127.0.0.2; Janus enforces that address, and clients that talk to Janus must
 gather their own candidates on 127.0.0.2 too (libnice binds to the device).
 """

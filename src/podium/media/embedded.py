@@ -1,6 +1,6 @@
 """``EmbeddedEngine``: Podium's own media plane (an audio MCU with a fast listener path).
 
-Shape (costs behind it: /work/shared/reference/media-engines.md):
+Shape (costs behind it: shared/reference/media-engines.md):
 
 * **Peers live in ``PeerHost``s**: in this process (``media_workers = 0``) or in worker
   processes, one per core by default (``podium.media.workers``). A host keeps aiortc for

@@ -9,7 +9,7 @@ while they are in the room's heard set; a 20 ms mixer task sums the heard speake
 the mix **once** with Opus and hands that same ``av.Packet`` to every listener's outbound
 track (aiortc's sender passes a yielded ``Packet`` straight to ``OpusEncoder.pack``, with no
 re-encoding). A heard speaker who is talking gets their own mix-minus, encoded separately.
-See /work/shared/reference/media-engines.md for the costs behind this shape.
+See shared/reference/media-engines.md for the costs behind this shape.
 """
 
 from __future__ import annotations
