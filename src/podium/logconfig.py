@@ -15,7 +15,9 @@ from typing import Any, Literal, TextIO
 
 # Attributes every LogRecord has: anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName"}
+    "message", "asctime", "taskName",
+    "color_message",  # uvicorn's coloured copy of the message
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -210,6 +210,9 @@ class WorkerPool:
         worker.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "podium.media.worker", str(theirs.fileno()), self._config,
             pass_fds=(theirs.fileno(),), env=env,
+            # Its own session: a Ctrl+C in the terminal reaches only the server, which stops
+            # the workers itself (they also exit when the socket closes, should it die).
+            start_new_session=True,
         )  # fmt: skip
         theirs.close()
         reader, worker.writer = await asyncio.open_unix_connection(sock=ours)
