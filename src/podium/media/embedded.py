@@ -19,7 +19,6 @@ Shape (costs behind it: shared/reference/media-engines.md):
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 from collections.abc import Awaitable
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from podium.config import Settings
-from podium.media import ice
+from podium.media import ice, tasks
 from podium.media.engine import (
     EngineStats,
     LevelsCallback,
@@ -319,23 +318,7 @@ class EmbeddedEngine:
     # -- callbacks and helper tasks ----------------------------------------------------------
 
     def _call(self, callback: Any, *args: Any) -> None:
-        try:
-            result = callback(*args)
-        except Exception:
-            log.exception("media engine callback failed")
-            return
-        if inspect.isawaitable(result):
-            self._spawn(result)
+        tasks.call(self._aux, callback, *args)
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
-        async def run() -> None:
-            try:
-                await awaitable
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("media engine background task failed")
-
-        task = asyncio.create_task(run())
-        self._aux.add(task)
-        task.add_done_callback(self._aux.discard)
+        tasks.spawn(self._aux, awaitable, "media engine")

@@ -28,7 +28,7 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket
 
-from podium.media import ice
+from podium.media import ice, tasks
 from podium.media.engine import MediaEngineError
 from podium.media.fastpath import (
     FastPathError,
@@ -293,17 +293,7 @@ class PeerHost:
         setattr(receiver, "_handle_rtp_packet", handle)  # noqa: B010 (method override)
 
     def _spawn(self, coro: Any) -> None:
-        async def run() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("peer host background task failed")
-
-        task = asyncio.create_task(run())
-        self._aux.add(task)
-        task.add_done_callback(self._aux.discard)
+        tasks.spawn(self._aux, coro, "peer host")
 
 
 def ask_for_fec(sdp: str) -> str:

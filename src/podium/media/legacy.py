@@ -15,7 +15,6 @@ See shared/reference/media-engines.md for the costs behind this shape.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable
@@ -29,7 +28,7 @@ from av.audio.frame import AudioFrame
 from av.frame import Frame
 
 from podium.config import Settings
-from podium.media import ice
+from podium.media import ice, tasks
 from podium.media.engine import (
     EngineStats,
     LevelsCallback,
@@ -347,26 +346,10 @@ class LegacyEngine:
     # -- callbacks and helper tasks ----------------------------------------------------------
 
     def _call(self, callback: Any, *args: Any) -> None:
-        try:
-            result = callback(*args)
-        except Exception:
-            log.exception("media engine callback failed")
-            return
-        if inspect.isawaitable(result):
-            self._spawn(result)
+        tasks.call(self._aux, callback, *args)
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
-        async def run() -> None:
-            try:
-                await awaitable
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("media engine background task failed")
-
-        task = asyncio.create_task(run())
-        self._aux.add(task)
-        task.add_done_callback(self._aux.discard)
+        tasks.spawn(self._aux, awaitable, "media engine")
 
 
 def _take_fresh(jitter: deque[tuple[float, Samples]], now: float) -> Samples | None:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from podium.config import Settings
+from podium.media import tasks
 from podium.media.engine import (
     EngineStats,
     LevelsCallback,
@@ -378,23 +378,7 @@ class JanusEngine:
                     self._call(self._on_levels, room.room_id, report)
 
     def _call(self, callback: Any, *args: Any) -> None:
-        try:
-            result = callback(*args)
-        except Exception:
-            log.exception("media engine callback failed")
-            return
-        if inspect.isawaitable(result):
-            self._spawn(result)
+        tasks.call(self._aux, callback, *args)
 
     def _spawn(self, awaitable: Any) -> None:
-        async def run() -> None:
-            try:
-                await awaitable
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("janus engine background task failed")
-
-        task = asyncio.create_task(run())
-        self._aux.add(task)
-        task.add_done_callback(self._aux.discard)
+        tasks.spawn(self._aux, awaitable, "janus engine")
