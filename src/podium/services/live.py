@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.state import RoomState
 
 MAX_DELTA = 100  # audience names carried per batch; the count is always exact
+REPLAY_EVENTS = 5000  # room events kept for clients that resume (on any node)
 
 
 @dataclass
@@ -72,6 +75,32 @@ class LiveRoom:
     speaking: frozenset[int] = frozenset()
     speaking_sent_at: float = 0.0
     summary_sent_at: float = 0.0
+    entry: Any = None  # the roomlog.Entry being made under the lock, if any
+    # (rev, message) of the room's latest events, whoever made them: resume replays these.
+    replay: deque[tuple[int, dict[str, Any]]] = field(
+        default_factory=lambda: deque(maxlen=REPLAY_EVENTS))
+    applied: tuple[int, int] = (0, 0)  # id of the last Redis log entry applied (several nodes)
+    since_checkpoint: int = 0
+
+    def note(self, message: dict[str, Any]) -> None:
+        """A room event went out: keep it for resume and follow its revision."""
+        rev = int(message["rev"])
+        if self.replay and rev <= self.replay[-1][0]:
+            return
+        self.replay.append((rev, message))
+        self.rev = max(self.rev, rev)
+        event = message["event"]
+        if event.get("type") == "speaking":
+            self.speaking = frozenset(event["user_ids"])
+
+    def events_after(self, rev: int, user_id: int) -> list[dict[str, Any]] | None:
+        """Room events after ``rev`` that ``user_id`` may see; None if some are gone."""
+        if not self.replay or rev >= self.replay[-1][0]:
+            return []  # nothing newer here yet (a lagging node's live feed brings the rest)
+        if self.replay[0][0] > rev + 1:
+            return None
+        return [m for r, m in self.replay
+                if r > rev and (m.get("to") is None or user_id in m["to"])]
 
     @property
     def room_id(self) -> str:

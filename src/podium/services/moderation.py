@@ -222,8 +222,7 @@ class ModerationService:
         self.gateway.refresh_blocked_for(actor.id)
         for live in list(self.rooms.rooms.values()):
             if live.info.host_id == target.id:
-                await self.rooms.bus.publish("hallway", {"type": "room_updated",
-                                                         "room": live.summary()})
+                await self.rooms.announce(live)
 
     async def blocked_people(self, actor: Account) -> list[dict[str, object]]:
         ids = sorted(self.blocks.out.get(actor.id, set()))

@@ -1,17 +1,20 @@
 """Room actions: every change to a room goes through ``RoomService.execute``.
 
-Live room state is held in memory on this node (one writer per room, under its lock); the
-database keeps the durable facts (the room, its end, who was let into a closed room). Events
-are published only after the database commit, each with the room's next revision number.
+Live room state is held in memory (one writer per room at a time, under its lock); the database
+keeps the durable facts (the room, its end, who was let into a closed room). Each change ends as
+one entry of the room's log (``podium.realtime.roomlog``): published at once on a single node,
+or appended to Redis and applied by every node's copy of the room when there are several. Events
+go out only after the database commit, each with the room's next revision number.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -21,13 +24,15 @@ from sqlalchemy import select, update
 from podium.clock import Clock
 from podium.config import Settings
 from podium.domain import commands as c
+from podium.domain.codec import decode_state
 from podium.domain.commands import EventType, RoomError, RoomEvent
 from podium.domain.roles import RoomKind, RoomStatus, may_join, refusal
 from podium.domain.room import apply, new_room
 from podium.domain.state import RoomState
 from podium.domain.views import audience, snapshot
 from podium.media.engine import MediaEngine, MediaEngineError, SessionDescription
-from podium.realtime.bus import EventBus
+from podium.realtime.bus import EventBus, Message
+from podium.realtime.roomlog import Entry, LocalRoomLog, RoomLog
 from podium.services.accounts import Account
 from podium.services.errors import Forbidden, Invalid, NotFound, TooMany, from_room_error
 from podium.services.live import LiveRoom, RoomInfo
@@ -91,21 +96,33 @@ class RoomService:
         self.event_hooks: list[EventHook] = []
         self.start_hooks: list[StartHook] = []
         self.tickers: list[Callable[[], Awaitable[None]]] = []
+        self.log: RoomLog = LocalRoomLog(bus)
         media.set_callbacks(self._on_levels, self._on_peer_gone)
 
     async def start(self) -> None:
-        # Live state does not survive a restart, so rooms left live by a previous run are over.
+        loaded = await self.log.start(self)
+        # Live state lives in memory (and, with several nodes, in Redis): rooms left live by a
+        # previous run that no node holds any more are over.
         async with self.db.transaction() as s:
-            await s.execute(update(Room).where(Room.status == RoomStatus.LIVE.value)
+            await s.execute(update(Room).where(Room.status == RoomStatus.LIVE.value,
+                                               Room.id.not_in(loaded))
                             .values(status=RoomStatus.ENDED.value, ended_at=_dt(self.clock.now()),
                                     end_reason="server_restart"))
 
     async def close(self) -> None:
+        await self.log.close()
         for live in list(self.rooms.values()):
             if live.flush_handle:
                 live.flush_handle.cancel()
             await self.media.close_room(live.room_id)
         self.rooms.clear()
+
+    def replica(self, info: dict[str, object], state: dict[str, object], rev: int) -> LiveRoom:
+        """This node's copy of a room another node started (see realtime/redis_roomlog)."""
+        room_info = RoomInfo(str(info["room_id"]), str(info["title"]), str(info["description"]),
+                             str(info["kind"]), int(str(info["host_id"])),
+                             float(str(info["created_at"])))
+        return LiveRoom(room_info, decode_state(state), rev=rev)
 
     # Creating and finding rooms ------------------------------------------------
 
@@ -138,7 +155,8 @@ class RoomService:
         live = LiveRoom(info, new_room(room_id, host.id, room_kind, now,
                                        self.settings.empty_room_grace_seconds, allowed))
         self.rooms[room_id] = live
-        await self._hallway(live, force=True)
+        await self.log.created(live)
+        await self.announce(live)
         for hook in self.start_hooks:
             await self._run_hook(hook(live, announce))
         return live
@@ -254,24 +272,39 @@ class RoomService:
         if user_id in live.state.members:
             await self.execute(room_id, c.Leave(user_id))
 
+    @contextlib.asynccontextmanager
+    async def _writing(self, live: LiveRoom) -> AsyncIterator[Entry]:
+        """Exclusive write access to a room; what the body records goes out as one entry."""
+        async with live.lock, self.log.locked(live):
+            entry = live.entry = Entry(now=self.clock.now())
+            try:
+                yield entry
+            finally:
+                live.entry = None
+            if entry.command is not None or entry.out:
+                await self.log.commit(live, entry)
+
     async def execute(self, room_id: str, command: c.Command) -> list[RoomEvent]:
         """Apply a command to a live room, persist what lasts, then publish its events."""
         live = self.get(room_id)
-        async with live.lock:
+        async with self._writing(live) as entry:
             before = live.state
             if isinstance(command, c.RaiseHand):
                 # The fact the "followed" hand policy needs: someone on stage follows them.
                 command = replace(command, followed_by_stage=any(
                     self.follows.follows(m.user_id, command.actor) for m in live.state.stage))
             try:
-                state, events = apply(live.state, command, self.clock.now())
+                state, events = apply(live.state, command, entry.now)
             except RoomError as exc:
                 raise from_room_error(exc.code, exc.message) from None
             await self._persist(live, events)
             audience_before = live.state.audience_count
+            if state is not before:
+                entry.command = command  # what the other nodes' copies replay
             live.state = state
-            await self._publish(live, events, audience_before)
-            await self._sync_media(live)
+            self._publish(live, events, audience_before)
+            self._corrections(live)
+            await self.after_change(live)
         if events:
             for hook in self.event_hooks:
                 await self._run_hook(hook(live, before, events))
@@ -293,22 +326,28 @@ class RoomService:
                                          granted_by_id=int(str(event.data["by"])),
                                          created_at=_dt(self.clock.now())))
 
-    async def _sync_media(self, live: LiveRoom) -> None:
+    def _corrections(self, live: LiveRoom) -> None:
+        """Messages a change implies beyond its events (made once, by the node that changed)."""
+        if not live.state.live:
+            self._out(live, "hallway", {"type": "room_removed", "room_id": live.room_id})
+        elif live.speaking - live.state.heard:
+            # Nobody who is not heard is speaking; the engine reports only heard people.
+            live.speaking &= live.state.heard
+            self._send(live, {"type": "speaking", "user_ids": sorted(live.speaking)})
+
+    async def after_change(self, live: LiveRoom) -> None:
+        """This node's side of a change to a room, wherever it was made: the media engine's
+        heard set, ended rooms, connections of people no longer in the room."""
         if not live.state.live:
             self.rooms.pop(live.room_id, None)
             if live.flush_handle:
                 live.flush_handle.cancel()
             await self.media.close_room(live.room_id)
-            await self.bus.publish("hallway", {"type": "room_removed", "room_id": live.room_id})
             return
         heard = live.state.heard
         if heard != live.heard:
             live.heard = heard
             await self.media.set_heard(live.room_id, heard)
-            if live.speaking - heard:
-                # Nobody who is not heard is speaking; the engine reports only heard people.
-                live.speaking &= heard
-                await self._send(live, {"type": "speaking", "user_ids": sorted(live.speaking)})
         for user_id in list(live.holders):
             if user_id not in live.state.members:
                 live.holders.pop(user_id, None)
@@ -317,28 +356,28 @@ class RoomService:
 
     # Publishing ----------------------------------------------------------------
 
-    async def _publish(self, live: LiveRoom, events: list[RoomEvent],
-                       audience_before: int | None = None) -> None:
+    def _publish(self, live: LiveRoom, events: list[RoomEvent],
+                 audience_before: int | None = None) -> None:
         urgent = [e for e in events if not e.is_audience_only]
         for event in events:
             if event.is_audience_only:
                 live.batch.add(event)
         if urgent:
             # Stage changes go out at once, after any audience changes that came before them.
-            await self._flush(live)
+            self._flush(live)
             for event in urgent:
-                await self._send(live, event.to_dict(), self._recipients(live, event))
+                self._send(live, event.to_dict(), self._recipients(live, event))
             if (audience_before is not None and live.state.live
                     and audience_before != live.state.audience_count):
                 # Someone went on or off stage. Clients know listeners by name only up to a
                 # page (and a batch), so they cannot always count that: send the exact count.
-                await self._send(live, live.batch.take(live.state.audience_count))
+                self._send(live, live.batch.take(live.state.audience_count))
         elif live.batch and live.flush_handle is None:
             loop = asyncio.get_running_loop()
             live.flush_handle = loop.call_later(
                 self.settings.audience_coalesce_seconds,
                 lambda: asyncio.ensure_future(self._flush_locked(live)))
-        await self._hallway(live, force=bool(urgent))
+        self._hallway(live, force=bool(urgent))
 
     def _recipients(self, live: LiveRoom, event: RoomEvent) -> list[int] | None:
         if not event.private:
@@ -348,28 +387,41 @@ class RoomService:
             to.add(event.subject)
         return sorted(to)
 
-    async def _send(self, live: LiveRoom, event: dict[str, object],
-                    to: list[int] | None = None) -> None:
+    def _out(self, live: LiveRoom, topic: str, message: Message) -> None:
+        entry: Entry | None = live.entry
+        if entry is None:
+            raise RuntimeError("room messages are made under _writing()")
+        entry.out.append((topic, message))
+
+    def _send(self, live: LiveRoom, event: dict[str, object],
+              to: list[int] | None = None) -> None:
         live.rev += 1
-        await self.bus.publish(f"room:{live.room_id}", {
+        self._out(live, f"room:{live.room_id}", {
             "room_id": live.room_id, "rev": live.rev, "event": event, "to": to})
 
     async def _flush_locked(self, live: LiveRoom) -> None:
-        async with live.lock:
-            await self._flush(live)
+        if live.room_id in self.rooms:
+            async with self._writing(live):
+                self._flush(live)
 
-    async def _flush(self, live: LiveRoom) -> None:
+    def _flush(self, live: LiveRoom) -> None:
         if live.flush_handle:
             live.flush_handle.cancel()
             live.flush_handle = None
         if live.batch:
-            await self._send(live, live.batch.take(live.state.audience_count))
+            self._send(live, live.batch.take(live.state.audience_count))
 
-    async def _hallway(self, live: LiveRoom, force: bool = False) -> None:
+    def _hallway(self, live: LiveRoom, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - live.summary_sent_at >= HALLWAY_INTERVAL:
             live.summary_sent_at = now
-            await self.bus.publish("hallway", {"type": "room_updated", "room": live.summary()})
+            self._out(live, "hallway", {"type": "room_updated", "room": live.summary()})
+
+    async def announce(self, live: LiveRoom) -> None:
+        """List the room in every hallway again now (e.g. after who may see it changed)."""
+        if live.room_id in self.rooms:
+            async with self._writing(live):
+                self._hallway(live, force=True)
 
     # Presence: who is still connected ----------------------------------------------
 
@@ -392,17 +444,34 @@ class RoomService:
         if not holders:
             live.absent_since[user_id] = self.clock.now()
 
+    def _last_seen(self, live: LiveRoom, user_id: int, seen: dict[int, float],
+                   now: float) -> float | None:
+        """When this member was last connected, here (``holders``) or on another node."""
+        here = now if live.holders.get(user_id) else live.absent_since.get(user_id)
+        times = [t for t in (here, seen.get(user_id)) if t is not None]
+        return max(times) if times else None
+
     async def tick(self) -> None:
-        """Remove members gone past the resume window; end rooms whose stage stayed empty."""
+        """Remove members gone past the resume window; end rooms whose stage stayed empty.
+
+        With several nodes only the leading one ticks (``RoomLog.leads``)."""
+        if not self.log.leads():
+            return
         now = self.clock.now()
+        window = self.settings.resume_window_seconds
         for live in list(self.rooms.values()):
-            window = self.settings.resume_window_seconds
-            for user_id, since in list(live.absent_since.items()):
-                if now - since >= window and user_id in live.state.members:
+            seen = await self.log.presence(live)
+            for user_id in list(live.state.members):
+                last = self._last_seen(live, user_id, seen, now)
+                if last is not None and now - last >= window and live.room_id in self.rooms \
+                        and user_id in live.state.members:
                     await self.execute(live.room_id, c.Leave(user_id))
             if live.room_id in self.rooms:
                 await self.execute(live.room_id, c.Tick())
-            await self._hallway(live)
+            if (live.room_id in self.rooms
+                    and time.monotonic() - live.summary_sent_at >= HALLWAY_INTERVAL):
+                async with self._writing(live):
+                    self._hallway(live)
         for ticker in self.tickers:  # e.g. scheduled-event reminders, on the same clock
             await self._run_hook(ticker())
 
@@ -440,9 +509,11 @@ class RoomService:
         speaking = frozenset(u for u, level in levels.items() if level >= SPEAKING_LEVEL)
         now = time.monotonic()  # rate limits run on real time, not the room clock
         if speaking != live.speaking and now - live.speaking_sent_at >= SPEAKING_INTERVAL:
-            live.speaking = speaking
             live.speaking_sent_at = now
-            await self._send(live, {"type": "speaking", "user_ids": sorted(speaking)})
+            async with self._writing(live):
+                if live.room_id in self.rooms and speaking != live.speaking:
+                    live.speaking = speaking
+                    self._send(live, {"type": "speaking", "user_ids": sorted(speaking)})
 
     async def allowed_rooms(self, user_id: int) -> list[str]:
         async with self.db.transaction() as s:
