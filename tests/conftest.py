@@ -83,12 +83,14 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def run_server(tmp_path: Path, db_kind: str = "sqlite",
+async def run_server(tmp_path: Path, db_kind: str = "sqlite", reset_db: bool = True,
                      **overrides: Any) -> AsyncIterator[Server]:
+    """``reset_db=False``: a further node on the database another server already set up."""
     if db_kind == "postgres":
         if not POSTGRES_URL:
             pytest.fail("PODIUM_TEST_POSTGRES_URL is not set: run tests with scripts/test")
-        await _reset_postgres(POSTGRES_URL)
+        if reset_db:
+            await _reset_postgres(POSTGRES_URL)
         db_url = POSTGRES_URL
     else:
         db_url = f"sqlite+aiosqlite:///{tmp_path / 'podium.db'}"

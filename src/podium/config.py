@@ -102,9 +102,12 @@ class Settings(BaseSettings):
     # Redis, e.g. "redis://127.0.0.1:6379/0": checked by /healthz when set; used by the event
     # bus when event_bus = "redis".
     redis_url: str = ""
-    # "memory" (the default) or "redis" (EXPERIMENTAL: fan-out across nodes; room state is
-    # still one node's memory, multi-node rooms are issue #7). "redis" needs redis_url.
+    # "memory" (the default: one node) or "redis": several nodes share PostgreSQL and Redis;
+    # every node holds every live room, kept in step by a log per room in Redis
+    # (podium.realtime.redis_roomlog). "redis" needs redis_url.
     event_bus: Literal["memory", "redis"] = "memory"
+    # Prefix of every Redis key and channel Podium uses (several deployments on one Redis).
+    redis_prefix: str = Field("podium:", pattern=r"^[A-Za-z0-9:_.-]{1,40}$")
     # --- end of operations -------------------------------------------------------------------
 
     @field_validator("janus_instances", mode="before")

@@ -24,7 +24,7 @@ from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
 from podium.config import Settings
 from podium.media.engine import MediaEngine
-from podium.realtime.bus import EventBus, InProcessBus
+from podium.realtime.bus import EventBus, InProcessBus, SplitBus
 from podium.realtime.gateway import Gateway
 from podium.realtime.redis_bus import RedisBus
 from podium.services.accounts import AccountService
@@ -51,6 +51,7 @@ class Services:
     rooms: RoomService
     gateway: Gateway
     limiter: RateLimiter
+    redis_bus: RedisBus | None = None  # several nodes (event_bus = "redis")
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     community: Community = field(init=False)  # the social layer (profiles, follows, events...)
     moderation: ModerationService = field(init=False)  # bans, blocks, reports, audit log
@@ -59,11 +60,12 @@ class Services:
 def build_services(settings: Settings, clock: Clock, media: MediaEngine | None = None,
                    bus: EventBus | None = None) -> Services:
     db = Database(settings.database_url)
-    if bus is None and settings.event_bus == "redis":  # experimental: docs/deployment.md
-        from podium.realtime.redis_bus import RedisBus
-
-        bus = RedisBus(settings.redis_url)
-    bus = bus or InProcessBus()
+    redis_bus: RedisBus | None = None
+    local = InProcessBus()
+    if bus is None and settings.event_bus == "redis":  # several nodes: docs/deployment.md
+        redis_bus = RedisBus(settings.redis_url, settings.redis_prefix)
+        bus = SplitBus(local, redis_bus)
+    bus = bus or local
     if media is None and settings.media_engine == "janus":
         from podium.media.janus.engine import JanusEngine
 
@@ -73,12 +75,16 @@ def build_services(settings: Settings, clock: Clock, media: MediaEngine | None =
 
         media = EmbeddedEngine(settings)
     rooms_service = RoomService(db, bus, media, clock, settings)
+    if redis_bus is not None:
+        from podium.realtime.redis_roomlog import RedisRoomLog
+
+        rooms_service.log = RedisRoomLog(settings.redis_url, local, clock, settings.redis_prefix)
     limiter = RateLimiter(clock, settings)
     gateway = Gateway(bus, rooms_service, settings.heartbeat_seconds,
                       settings.resume_window_seconds, limiter=limiter, rate=settings.ws_rate,
                       burst=settings.ws_burst, flood_limit=settings.ws_flood_limit)
     return Services(settings, db, bus, media, AccountService(db, clock, settings, limiter),
-                    rooms_service, gateway, limiter)
+                    rooms_service, gateway, limiter, redis_bus)
 
 
 class BodyLimit:
@@ -131,8 +137,8 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.db.migrate()
-        if isinstance(services.bus, RedisBus):
-            await services.bus.start()
+        if services.redis_bus is not None:
+            await services.redis_bus.start()
         await services.media.start()
         await services.rooms.start()
         await services.community.start()
@@ -149,8 +155,8 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
             await services.gateway.close()
             await services.rooms.close()
             await services.media.close()
-            if isinstance(services.bus, RedisBus):
-                await services.bus.close()
+            if services.redis_bus is not None:
+                await services.redis_bus.close()
             await services.db.close()
 
     app = FastAPI(title="Podium", version=__version__, lifespan=lifespan,
@@ -192,7 +198,9 @@ def _mount_websocket(app: FastAPI, services: Services) -> None:
     @app.websocket("/api/v1/ws")
     async def websocket(ws: WebSocket, token: str | None = Query(None, max_length=100),
                         resume: str | None = Query(None, max_length=64),
-                        last_seq: int | None = Query(None, ge=0)) -> None:
+                        last_seq: int | None = Query(None, ge=0),
+                        room: str | None = Query(None, max_length=64),
+                        rev: int | None = Query(None, ge=0)) -> None:
         account = await authenticate(ws, token)
         if account is None or (token is None and not _origin_ok(ws, services.settings)):
             # Accept first: a close before the handshake is an HTTP 403, and the client would
@@ -200,7 +208,7 @@ def _mount_websocket(app: FastAPI, services: Services) -> None:
             await ws.accept()
             await ws.close(4001, "sign in first")
             return
-        await services.gateway.serve(ws, account, resume, last_seq)
+        await services.gateway.serve(ws, account, resume, last_seq, room, rev)
 
 
 def _mount_web(app: FastAPI) -> None:

@@ -29,7 +29,7 @@ from sqlalchemy import text
 
 from podium import __version__
 from podium.domain.roles import Role
-from podium.realtime.redis_bus import RedisBus
+from podium.realtime.redis_roomlog import RedisRoomLog
 
 if TYPE_CHECKING:
     from podium.api.app import Services as ServicesLike
@@ -90,8 +90,8 @@ async def _media(services: ServicesLike) -> dict[str, Any]:
 
 
 async def _redis(services: ServicesLike) -> dict[str, Any]:
-    bus = services.bus
-    if isinstance(bus, RedisBus):
+    bus = services.redis_bus
+    if bus is not None:
         return {"ok": await bus.ping() and bus.connected, "bus": True}
     import redis.asyncio as redis
 
@@ -177,7 +177,7 @@ async def render_metrics(services: ServicesLike) -> str:
     out = Exposition()
     out.family("podium_info", "gauge", "Podium version and engines.",
                [({"version": __version__, "media_engine": services.settings.media_engine,
-                  "event_bus": "redis" if isinstance(services.bus, RedisBus) else "memory"},
+                  "event_bus": "redis" if services.redis_bus else "memory"},
                  1)])
 
     # Rooms and members (this node's live rooms).
@@ -233,10 +233,10 @@ async def render_metrics(services: ServicesLike) -> str:
     if callable(topic_count):
         out.family("podium_event_bus_topics", "gauge", "Topics with subscribers on this node.",
                    int(topic_count()))
-    if isinstance(services.bus, RedisBus):
-        s = services.bus.stats
+    if services.redis_bus is not None:
+        s = services.redis_bus.stats
         out.family("podium_event_bus_connected", "gauge", "1 if the Redis subscriber is up.",
-                   int(services.bus.connected))
+                   int(services.redis_bus.connected))
         out.family("podium_event_bus_published_total", "counter", "Messages published.",
                    s.published)
         out.family("podium_event_bus_delivered_total", "counter",
@@ -255,6 +255,16 @@ async def render_metrics(services: ServicesLike) -> str:
                    "Publish-to-delivery delay of the latest message.", s.lag_last)
         out.family("podium_event_bus_lag_max_seconds", "gauge",
                    "Largest publish-to-delivery delay seen.", s.lag_max)
+        roomlog = services.rooms.log
+        if isinstance(roomlog, RedisRoomLog):
+            log_stats = roomlog.stats()
+            out.family("podium_cluster_leader", "gauge",
+                       "1 if this node runs the room ticks.", int(log_stats["leader"]))
+            out.family("podium_room_log_entries_written_total", "counter",
+                       "Room log entries this node appended.", log_stats["entries_written"])
+            out.family("podium_room_log_entries_read_total", "counter",
+                       "Room log entries this node applied and published.",
+                       log_stats["entries_read"])
     else:
         # The in-process bus calls handlers inside publish(): there is no delivery lag.
         out.family("podium_event_bus_lag_last_seconds", "gauge",

@@ -110,6 +110,9 @@ class Realtime:
             query.append(f"token={self.client.token}")
         if self.session:
             query += [f"resume={self.session}", f"last_seq={self.last_seq}"]
+            if self.room is not None:
+                # Lets any node of a cluster resume us from the room's history (docs/realtime.md).
+                query += [f"room={self.room['room_id']}", f"rev={self.room['rev']}"]
         return f"{base}/api/v1/ws?{'&'.join(query)}"
 
     async def open(self) -> None:

@@ -44,3 +44,27 @@ class InProcessBus:
 
     def topic_count(self) -> int:
         return len(self._handlers)
+
+
+class SplitBus:
+    """Several nodes: room and hallway topics are delivered from this node's copies of the
+    rooms (``redis_roomlog`` publishes them to ``local``); members' own topics go through
+    ``remote`` (Redis pub/sub), since their sessions may be on any node."""
+
+    LOCAL = ("room:", "hallway")
+
+    def __init__(self, local: InProcessBus, remote: EventBus) -> None:
+        self.local = local
+        self.remote = remote
+
+    def _bus(self, topic: str) -> EventBus:
+        return self.local if topic.startswith(self.LOCAL) else self.remote
+
+    async def publish(self, topic: str, message: Message) -> None:
+        await self._bus(topic).publish(topic, message)
+
+    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
+        return self._bus(topic).subscribe(topic, handler)
+
+    def topic_count(self) -> int:
+        return self.local.topic_count() + int(getattr(self.remote, "topic_count", lambda: 0)())

@@ -60,13 +60,14 @@ class Gateway:
         session.unsubscribers["user"] = self.bus.subscribe(f"user:{session.user_id}",
                                                            session.push)
 
-    def subscribe_room(self, session: ClientSession, room_id: str) -> None:
+    def subscribe_room(self, session: ClientSession, room_id: str, after_rev: int = 0) -> None:
+        """Deliver the room's events to the session; those up to ``after_rev`` it has had."""
         session.unsubscribe("room")
         session.room_id = room_id
 
         def deliver(message: Message) -> None:
             to = message.get("to")
-            if to is not None and session.user_id not in to:
+            if (to is not None and session.user_id not in to) or message["rev"] <= after_rev:
                 return
             session.push_message(message)
             self._after_event(session, message["event"])
@@ -164,8 +165,9 @@ class Gateway:
 
     # Connections --------------------------------------------------------------
 
-    def _open_session(self, account: Account, resume: str | None,
-                      last_seq: int | None) -> tuple[ClientSession, bool]:
+    def _open_session(self, account: Account, resume: str | None, last_seq: int | None,
+                      room: str | None = None,
+                      rev: int | None = None) -> tuple[ClientSession, bool]:
         old = self.sessions.get(resume or "")
         if old is not None and old.user_id == account.id:
             if old.queue is not None:
@@ -176,12 +178,36 @@ class Gateway:
         session = ClientSession(account.id)
         self.sessions[session.id] = session
         self.subscribe_user(session)
+        if resume and last_seq is not None and room and rev is not None:
+            return session, self._resume_elsewhere(session, last_seq, room, rev)
         return session, False
 
+    def _resume_elsewhere(self, session: ClientSession, last_seq: int, room_id: str,
+                          rev: int) -> bool:
+        """A session this node never had (its node is gone, or forgot it): resume it from the
+        room's history, which every node keeps, if the member is still in the room.
+
+        The session's own notifications are not replayed (they are in the database; the
+        client refreshes them); its room events are, exactly, from the revision it had."""
+        live = self.rooms.rooms.get(room_id)
+        if live is None or session.user_id not in live.state.members:
+            return False
+        missed = live.events_after(rev, session.user_id)
+        if missed is None:
+            return False  # too far behind: the client starts again from a snapshot
+        session.seq = last_seq  # continue the numbering the client has
+        for message in missed:
+            session.push_message(message)
+            rev = max(rev, int(message["rev"]))
+        self.subscribe_room(session, room_id, after_rev=rev)
+        self.refresh_blocked(session)
+        return True
+
     async def serve(self, ws: WebSocket, account: Account, resume: str | None,
-                    last_seq: int | None) -> None:
+                    last_seq: int | None, room: str | None = None,
+                    rev: int | None = None) -> None:
         await ws.accept()
-        session, resumed = self._open_session(account, resume, last_seq)
+        session, resumed = self._open_session(account, resume, last_seq, room, rev)
         hello = {"type": "hello", "session": session.id, "resumed": resumed, "seq": session.seq,
                  "user": account.public(), "heartbeat": self.heartbeat}
         queue = session.attach()

@@ -37,6 +37,10 @@ class Replicas(Protocol):
     def replica(self, info: dict[str, object], state: dict[str, object], rev: int) -> LiveRoom:
         """A copy of a room started elsewhere (not yet in ``rooms``)."""
 
+    def replicated(self, live: LiveRoom, events: list[c.RoomEvent],
+                   out: list[tuple[str, Message]]) -> None:
+        """Another node's entry was applied to this copy (its events, its messages)."""
+
     async def after_change(self, live: LiveRoom) -> None:
         """This node's side of a state change: media heard set, ended rooms, gone members."""
 

@@ -35,7 +35,7 @@ from podium.realtime.bus import EventBus, Message
 from podium.realtime.roomlog import Entry, LocalRoomLog, RoomLog
 from podium.services.accounts import Account
 from podium.services.errors import Forbidden, Invalid, NotFound, TooMany, from_room_error
-from podium.services.live import LiveRoom, RoomInfo
+from podium.services.live import AudienceBatch, LiveRoom, RoomInfo
 from podium.storage.db import Database
 from podium.storage.tables import Room, RoomAccess
 
@@ -372,12 +372,29 @@ class RoomService:
                 # Someone went on or off stage. Clients know listeners by name only up to a
                 # page (and a batch), so they cannot always count that: send the exact count.
                 self._send(live, live.batch.take(live.state.audience_count))
-        elif live.batch and live.flush_handle is None:
+        else:
+            self._schedule_flush(live)
+        self._hallway(live, force=bool(urgent))
+
+    def _schedule_flush(self, live: LiveRoom) -> None:
+        if live.batch and live.flush_handle is None and live.state.live:
             loop = asyncio.get_running_loop()
             live.flush_handle = loop.call_later(
                 self.settings.audience_coalesce_seconds,
                 lambda: asyncio.ensure_future(self._flush_locked(live)))
-        self._hallway(live, force=bool(urgent))
+
+    def replicated(self, live: LiveRoom, events: list[RoomEvent],
+                   out: list[tuple[str, Message]]) -> None:
+        """Another node's entry reached this copy: keep the audience batch as that node did,
+        so whichever node sends the room's next stage event first sends the audience changes
+        made anywhere before it (as one node would)."""
+        for event in events:
+            if event.is_audience_only:
+                live.batch.add(event)
+        if any(topic.startswith("room:") and message["event"].get("type") == "audience_changed"
+               for topic, message in out):
+            live.batch = AudienceBatch()
+        self._schedule_flush(live)
 
     def _recipients(self, live: LiveRoom, event: RoomEvent) -> list[int] | None:
         if not event.private:

@@ -19,6 +19,10 @@ export class Realtime extends EventTarget {
     this.retryTimer = null;
     this.stopped = false;
     this.connectedOnce = false;
+    // The room whose events we follow and the last revision seen: another node of the server
+    // can resume us from that room's history when the one we were on is gone.
+    this.roomId = null;
+    this.roomRev = 0;
   }
 
   url() {
@@ -26,6 +30,7 @@ export class Realtime extends EventTarget {
     let url = `${proto}//${location.host}/api/v1/ws`;
     if (this.session) {
       url += `?resume=${encodeURIComponent(this.session)}&last_seq=${this.lastSeq}`;
+      if (this.roomId) url += `&room=${encodeURIComponent(this.roomId)}&rev=${this.roomRev}`;
     }
     return url;
   }
@@ -146,7 +151,21 @@ export class Realtime extends EventTarget {
     if (typeof frame.seq === "number") {
       if (frame.seq <= this.lastSeq) return; // already seen
       this.lastSeq = frame.seq;
+      this.followRoom(frame);
       this.dispatchEvent(new CustomEvent("frame", { detail: frame }));
+    }
+  }
+
+  followRoom(frame) {
+    if (frame.type === "snapshot" && frame.room) {
+      this.roomId = frame.room.room_id;
+      this.roomRev = frame.room.rev;
+    } else if (frame.type === "event" && frame.room_id === this.roomId && frame.rev > this.roomRev) {
+      this.roomRev = frame.rev;
+      const ev = frame.event || {};
+      if (ev.type === "room_ended" || (ev.type === "member_removed" && ev.user_id === this.user?.id)) {
+        this.roomId = null;
+      }
     }
   }
 

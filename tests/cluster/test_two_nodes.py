@@ -1,0 +1,134 @@
+"""Two nodes, one room: the same state, the same events in the same order, resume anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from podium.client import Realtime
+from tests.api.helpers import members, ok
+from tests.cluster.conftest import on
+from tests.conftest import Server
+from tests.realtime.helpers import (
+    assert_gapless,
+    assert_matches_fresh_view,
+    connected,
+    marker,
+    seqs,
+    spy,
+    toggle_mute,
+)
+
+
+def revs(rt: Realtime, room_id: str) -> list[tuple[int, dict[str, Any]]]:
+    return [(f["rev"], f["event"]) for f in rt.events
+            if f["type"] == "event" and f["room_id"] == room_id]
+
+
+async def test_members_on_two_nodes_see_one_room_one_queue_one_order(
+        nodes: tuple[Server, Server]) -> None:
+    a, b = nodes
+    host, ann, ben, cat = await members(a, "host", "ann", "ben", "cat")
+    rid = ok(await host.http.post("/rooms", json={"title": "Across"}), 201)["id"]
+    h = await connected(host, rid)  # on A
+    x = await connected(ann, rid)  # on A
+    y = await connected(on(b, ben), rid)  # on B: the room started on A
+    z = await connected(on(b, cat), rid)
+    start_x, start_y = len(x.events), len(y.events)
+
+    await y.send("raise_hand")  # from B
+    for node in nodes:
+        node.clock.advance(1)  # the queue is ordered by time (ties by user id)
+    await x.send("raise_hand")  # from A
+    await h.wait_for(lambda: h.room is not None and len(h.room["hands"]) == 2)
+    assert [m["user_id"] for m in h.room["hands"]] == [ben.id, ann.id]  # one queue, B first
+    # The hand queue seen from B by a moderator is the same one.
+    queue = ok(await on(b, host).http.get(f"/rooms/{rid}"))["hands"]
+    assert [m["user_id"] for m in queue] == [ben.id, ann.id]
+
+    await h.send("invite_to_speak", user_id=ben.id)
+    await y.send("accept_invite")  # B
+    await toggle_mute(y)
+    await z.send("leave")
+    await marker(h, x, y)
+    # Listeners on A and B saw the same public events with the same revisions, in order; each
+    # also saw its own private events (its raised hand, its invitation), nobody else's.
+    private = {"hand_raised", "hand_lowered", "speak_invited", "invite_declined"}
+    seen_x = dict(revs(x, rid)[start_x:])
+    seen_y = dict(revs(y, rid)[start_y:])
+    assert list(seen_x) == sorted(seen_x) and list(seen_y) == sorted(seen_y)
+    first = max(min(seen_x), min(seen_y))
+    public_x = {r: e for r, e in seen_x.items() if r >= first and e["type"] not in private}
+    public_y = {r: e for r, e in seen_y.items() if r >= first and e["type"] not in private}
+    assert public_x == public_y and len(public_x) >= 4
+    assert {e["user_id"] for e in seen_x.values() if e["type"] in private} == {ann.id}
+    assert {e["user_id"] for e in seen_y.values() if e["type"] in private} == {ben.id}
+    for rt, m in ((x, ann), (y, on(b, ben)), (h, host)):
+        await assert_matches_fresh_view(rt, m)
+    # Each node answers for the room in the same way.
+    view_a = ok(await host.http.get(f"/rooms/{rid}"))
+    view_b = ok(await on(b, host).http.get(f"/rooms/{rid}"))
+    assert view_a == view_b
+
+
+async def test_a_command_on_b_during_a_burst_on_a_is_neither_lost_nor_duplicated(
+        nodes: tuple[Server, Server]) -> None:
+    a, b = nodes
+    host, speaker, fan = await members(a, "host", "speaker", "fan")
+    rid = ok(await host.http.post("/rooms", json={"title": "Burst"}), 201)["id"]
+    h = await connected(host, rid)
+    s = await connected(on(b, speaker), rid)
+    f = await connected(on(b, fan), rid)
+    await h.send("invite_to_speak", user_id=speaker.id)
+    await s.send("accept_invite")
+    await marker(h, s, f)
+    before = len(f.events)
+
+    async def burst() -> None:  # forty mute flips on A, each a public event
+        for _ in range(40):
+            await toggle_mute(h)
+
+    async def one_on_b() -> None:
+        await asyncio.sleep(0)
+        await s.send("set_muted", muted=True)
+
+    await asyncio.gather(burst(), one_on_b())
+    await marker(h, s, f)
+    tail = f.events[before:]
+    mutes = [fr["event"] for fr in tail if fr["type"] == "event"
+             and fr["event"]["type"] == "mute_changed"]
+    assert sum(1 for e in mutes if e["user_id"] == speaker.id) == 1  # once: not lost, not twice
+    assert sum(1 for e in mutes if e["user_id"] == host.id) == 41  # the burst and the marker
+    room_revs = [fr["rev"] for fr in tail if fr["type"] == "event"]
+    assert room_revs == list(range(room_revs[0], room_revs[0] + len(room_revs)))
+    assert_gapless(seqs(f))
+
+
+async def test_a_client_resumes_on_the_other_node_with_exactly_what_it_missed(
+        nodes: tuple[Server, Server]) -> None:
+    a, b = nodes
+    host, fan, other = await members(a, "host", "fan", "other")
+    rid = ok(await host.http.post("/rooms", json={"title": "Move"}), 201)["id"]
+    h = await connected(host, rid)
+    f = await connected(fan, rid)  # on A
+    seen = spy(f)
+    await marker(h, f)
+    last = f.last_seq
+
+    await f.drop()
+    await toggle_mute(h)
+    o = await connected(on(b, other), rid)
+    await o.send("raise_hand")  # private to moderators: the fan must not get it on resume
+    await toggle_mute(h)
+
+    f.client = on(b, fan).client  # the next connection goes to B, as after A's death
+    await f.open()
+    assert f.resumed is True
+    await marker(h, f)
+    replayed = seen[seen.index(last) + 1:]
+    assert_gapless(replayed, last + 1)
+    assert len(replayed) == len(set(replayed)), "a frame was sent twice"
+    kinds = [fr["event"]["type"] for fr in f.events if fr["seq"] > last and fr["type"] == "event"]
+    assert kinds[:2] == ["mute_changed", "audience_changed"], kinds
+    assert "hand_raised" not in kinds
+    await assert_matches_fresh_view(f, on(b, fan))
