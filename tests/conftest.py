@@ -101,8 +101,9 @@ async def run_server(tmp_path: Path, db_kind: str = "sqlite", reset_db: bool = T
         "audience_coalesce_seconds": 0.05, "heartbeat_seconds": 5.0,
     }
     values.update(overrides)
+    clock = FakeClock(overrides.pop("clock_start", 1_800_000_000.0))
+    values.pop("clock_start", None)
     settings = Settings(**values)
-    clock = FakeClock()
     app = create_app(settings, clock=clock, run_ticker=False)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             ws_max_size=64 * 1024, lifespan="on")

@@ -140,14 +140,16 @@ async def _text(server: Server) -> str:
 @pytest.mark.skipif(not REDIS_URL, reason="needs PODIUM_TEST_REDIS_URL (scripts/test)")
 async def test_a_server_on_the_redis_bus_reports_bus_metrics(make_server: Any) -> None:
     async with make_server(redis_url=REDIS_URL, event_bus="redis") as server:
-        bus = server.services.bus
+        bus = server.services.redis_bus
         assert isinstance(bus, RedisBus)
         host = await member(server, "host")
         room_id = ok(await host.http.post("/rooms", json={"title": "Over Redis"}), 201)["id"]
         got: list[dict[str, Any]] = []
-        bus.subscribe(f"room:{room_id}", got.append)
+        bus.subscribe(f"user:{host.id}", got.append)
         await bus.synced()
-        await join_http(host, room_id)  # the room's events now go through Redis
+        # Members' own topics go through Redis pub/sub; rooms go through their Redis logs.
+        await server.services.bus.publish(f"user:{host.id}", {"type": "test"})
+        await join_http(host, room_id)
         await eventually(lambda: len(got) > 0)
         m = await metrics(server)
         async with httpx.AsyncClient(base_url=server.url) as http:
@@ -159,6 +161,9 @@ async def test_a_server_on_the_redis_bus_reports_bus_metrics(make_server: Any) -
     assert m["podium_event_bus_lag_seconds_count"] >= 1
     assert 0 <= m["podium_event_bus_lag_max_seconds"] < 5
     assert any(k.startswith("podium_info{") and 'event_bus="redis"' in k for k in m)
+    assert m["podium_cluster_leader"] == 1  # the only node leads
+    assert m["podium_room_log_entries_written_total"] >= 2  # the room's start, the join
+    assert m["podium_room_log_entries_read_total"] >= 2
 
 
 def test_json_logs_are_one_object_per_line() -> None:

@@ -1,0 +1,150 @@
+"""A node dies mid-room: the room carries on from the other node and its clients resume there.
+
+Node A is a real ``podium serve`` process, killed with SIGKILL; node B runs in the test. The
+clients reach the nodes through a small TCP proxy, as they would through a load balancer that
+sends them to a live node when one dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from tests.api.helpers import Member, members, ok
+from tests.cluster.conftest import cluster_settings, on
+from tests.conftest import POSTGRES_URL, Server, _free_port, run_server
+from tests.realtime.helpers import (
+    assert_gapless,
+    assert_matches_fresh_view,
+    connected,
+    marker,
+    seqs,
+    toggle_mute,
+)
+
+RESUME_DEADLINE = 5.0  # the issue's promise: clients of a dead node resume within 5 s
+
+
+class Proxy:
+    """Forwards TCP connections to ``target``; point it elsewhere with ``switch``."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+@contextlib.asynccontextmanager
+async def node_process(tmp_path: Path, shared: dict[str, object]) -> AsyncIterator[
+        tuple[asyncio.subprocess.Process, int]]:
+    port = _free_port()
+    env = {**os.environ, "PODIUM_DATABASE_URL": POSTGRES_URL, "PODIUM_PORT": str(port),
+           "PODIUM_HOST": "127.0.0.1", "PODIUM_SECRET_KEY": "test-secret",
+           "PODIUM_DATA_DIR": str(tmp_path), "PODIUM_ICE_HOSTS": "127.0.0.1",
+           "PODIUM_EVENT_BUS": "redis", "PODIUM_REDIS_URL": str(shared["redis_url"]),
+           "PODIUM_REDIS_PREFIX": str(shared["redis_prefix"]),
+           "PODIUM_AUDIENCE_COALESCE_SECONDS": "0.05"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "podium.cli.main", "serve", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(60):
+            while b"open http" not in (line := await proc.stdout.readline()):
+                assert line, "node A exited during start-up"
+        # uvicorn binds after printing; wait for the port.
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    _, w = await asyncio.open_connection("127.0.0.1", port)
+                    w.close()
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)  # start-up poll: nothing to await on
+        yield proc, port
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+async def test_the_room_and_its_clients_move_on_when_a_node_dies(tmp_path: Path) -> None:
+    shared = cluster_settings()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with run_server(tmp_path / "b", "postgres", clock_start=time.time(), **shared) as b, \
+            node_process(tmp_path / "a", shared) as (proc_a, port_a):
+        proxy = Proxy(port_a)
+        await proxy.start()
+        via = Server(f"http://127.0.0.1:{proxy.port}", b.services, b.clock, b.settings)
+        host, fan, watcher = await members(b, "host", "fan", "watcher")
+        host_a, fan_a = Member(via, host.account, host.token), Member(via, fan.account, fan.token)
+        rid = ok(await host_a.http.post("/rooms", json={"title": "Survives"}), 201)["id"]
+        h = await connected(host_a, rid)  # through the proxy: on A
+        f = await connected(fan_a, rid)
+        w = await connected(watcher, rid)  # on B
+        await marker(h, f, w)
+        last_h, last_f = h.last_seq, f.last_seq
+
+        proc_a.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        await proc_a.wait()
+        proxy.target = b.settings.port  # the load balancer stops sending anyone to A
+        # While the A clients are away, the room goes on on B: a hand (for moderators only)
+        # and a listener arriving.
+        await w.send("raise_hand")
+        await connected(on(b, (await members(b, "late"))[0]), rid)
+
+        # A's sockets died with it; the clients notice and reconnect (to B, via the proxy).
+        await asyncio.wait_for(h.closed.wait(), RESUME_DEADLINE)
+        await asyncio.wait_for(f.closed.wait(), RESUME_DEADLINE)
+        await asyncio.wait_for(h.open(), RESUME_DEADLINE)
+        await asyncio.wait_for(f.open(), RESUME_DEADLINE)
+        assert h.resumed is True and f.resumed is True
+        # The room takes commands again: A's write lock, if it held one, has lapsed.
+        await asyncio.wait_for(toggle_mute(h), RESUME_DEADLINE)
+        resumed_after = time.monotonic() - killed
+        assert resumed_after < 2 * RESUME_DEADLINE  # sanity: each step above had its deadline
+
+        await marker(h, f, w)
+        assert_gapless(seqs(h))
+        assert_gapless(seqs(f))
+        assert any(fr["type"] == "event" and fr["event"]["type"] == "hand_raised"
+                   and fr["seq"] > last_h for fr in h.events), "the host missed the raised hand"
+        assert not any(fr["type"] == "event" and fr["event"]["type"] == "hand_raised"
+                       for fr in f.events)
+        assert any(fr["type"] == "event" and fr["event"]["type"] == "audience_changed"
+                   and fr["seq"] > last_f for fr in f.events)
+        await assert_matches_fresh_view(h, host)
+        await assert_matches_fresh_view(f, fan)
+        await proxy.close()
