@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from podium.client import Realtime
-from tests.api.helpers import members, ok
+from tests.api.helpers import eventually, members, ok
 from tests.cluster.conftest import on
 from tests.conftest import Server
 from tests.realtime.helpers import (
@@ -132,3 +132,20 @@ async def test_a_client_resumes_on_the_other_node_with_exactly_what_it_missed(
     assert kinds[:2] == ["mute_changed", "audience_changed"], kinds
     assert "hand_raised" not in kinds
     await assert_matches_fresh_view(f, on(b, fan))
+
+
+async def test_follows_and_blocks_made_on_one_node_hold_on_the_other(
+        nodes: tuple[Server, Server]) -> None:
+    a, b = nodes
+    host, pal = await members(a, "host", "pal")
+    rid = ok(await host.http.post("/rooms", json={"title": "Friends", "kind": "social"}), 201)["id"]
+    refused = await on(b, pal).http.post(f"/rooms/{rid}/join")  # nobody on stage follows pal
+    assert refused.status_code == 403, refused.text
+    ok(await host.http.post("/users/pal/follow"))  # on A
+    await eventually(lambda: b.services.rooms.follows.follows(host.id, pal.id), what="follow")
+    ok(await on(b, pal).http.post(f"/rooms/{rid}/join"))  # B admits pal now
+    ok(await on(b, pal).http.post("/users/host/block"))  # on B: A learns it, follows end
+    await eventually(lambda: a.services.rooms.blocks.blocks(pal.id, host.id), what="block")
+    assert not a.services.rooms.follows.follows(host.id, pal.id)
+    ok(await pal.http.delete("/users/host/block"))  # on A
+    await eventually(lambda: not b.services.rooms.blocks.blocks(pal.id, host.id), what="unblock")

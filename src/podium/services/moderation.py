@@ -18,6 +18,7 @@ from podium.clock import Clock
 from podium.domain import commands as c
 from podium.domain.commands import RoomEvent
 from podium.domain.roles import is_moderator, may_act_on
+from podium.realtime.bus import Message
 from podium.realtime.gateway import Gateway
 from podium.services.accounts import Account, AccountService
 from podium.services.errors import Forbidden, Invalid, NotFound
@@ -82,6 +83,7 @@ class ModerationService:
             self.blocks.add(blocker, blocked)
         self.rooms.blocks = self.blocks
         self.social.blocks = self.blocks
+        self.rooms.bus.subscribe("cluster", self._on_shared)
         self.rooms.is_banned = self.is_banned
         self.rooms.command_hooks.append(self._audit_command)
         self.gateway.moderation = self
@@ -204,6 +206,7 @@ class ModerationService:
             self.blocks.add(actor.id, target.id)
             self.social.graph.remove(actor.id, target.id)
             self.social.graph.remove(target.id, actor.id)
+            await self.social.share("block", actor.id, target.id)
         await self._after_block(actor, target)
         return {"blocked": True, "user_id": target.id}
 
@@ -213,8 +216,16 @@ class ModerationService:
             await s.execute(delete(Block).where(Block.blocker_id == actor.id,
                                                 Block.blocked_id == target.id))
         self.blocks.remove(actor.id, target.id)
+        await self.social.share("unblock", actor.id, target.id)
         await self._after_block(actor, target)
         return {"blocked": False, "user_id": target.id}
+
+    def _on_shared(self, message: Message) -> None:
+        """Blocks made on another node (see SocialService.share)."""
+        if message["type"] == "block":
+            self.blocks.add(int(message["a"]), int(message["b"]))
+        elif message["type"] == "unblock":
+            self.blocks.remove(int(message["a"]), int(message["b"]))
 
     async def _after_block(self, actor: Account, target: Account) -> None:
         """The blocker's stage warning and live hallway follow at once: the target's rooms are

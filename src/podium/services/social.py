@@ -19,6 +19,7 @@ from podium.clock import Clock
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.roles import Role
 from podium.domain.state import RoomState
+from podium.realtime.bus import Message
 from podium.services.accounts import Account, AccountService
 from podium.services.errors import Forbidden, Invalid, NotFound
 from podium.services.live import LiveRoom
@@ -86,6 +87,7 @@ class SocialService:
         for follower, followee, notify in rows:
             self.graph.add(follower, followee, notify)
         self.rooms.follows = self.graph
+        self.rooms.bus.subscribe("cluster", self._on_shared)
         self.rooms.start_hooks.append(self._room_started)
         self.rooms.event_hooks.append(self._room_events)
 
@@ -113,6 +115,7 @@ class SocialService:
             except IntegrityError:
                 pass  # followed meanwhile (another request): the same outcome
             self.graph.add(actor.id, target.id, notify)
+            await self.share("follow", actor.id, target.id, notify)
         if created:
             await self.notifications.send([target.id], Note(
                 "new_follower", f"{actor.display_name} (@{actor.username}) followed you.",
@@ -125,6 +128,7 @@ class SocialService:
             await s.execute(delete(Follow).where(Follow.follower_id == actor.id,
                                                  Follow.followee_id == target.id))
         self.graph.remove(actor.id, target.id)
+        await self.share("unfollow", actor.id, target.id)
         return self.relation(actor.id, target.id)
 
     async def set_notify(self, actor: Account, username: str, notify: bool) -> dict[str, object]:
@@ -136,7 +140,21 @@ class SocialService:
                                                  Follow.followee_id == target.id)
                             .values(notify=notify))
         self.graph.add(actor.id, target.id, notify)
+        await self.share("follow", actor.id, target.id, notify)
         return self.relation(actor.id, target.id)
+
+    async def share(self, kind: str, a: int, b: int, notify: bool = False) -> None:
+        """Other nodes keep the follow graph in memory too: tell them (topic ``cluster``)."""
+        await self.rooms.bus.publish("cluster", {"type": kind, "a": a, "b": b, "notify": notify})
+
+    def _on_shared(self, message: Message) -> None:
+        a, b = int(message["a"]), int(message["b"])
+        if message["type"] == "follow":
+            self.graph.add(a, b, bool(message["notify"]))
+        elif message["type"] in ("unfollow", "block"):  # a block ends follows either way
+            self.graph.remove(a, b)
+            if message["type"] == "block":
+                self.graph.remove(b, a)
 
     def relation(self, viewer_id: int, other_id: int) -> dict[str, object]:
         followers, following = self.graph.counts(other_id)
