@@ -47,11 +47,25 @@ HOUSEKEEPING = 1.0  # presence and lease refresh period
 CHECKPOINT_EVERY = 200  # entries between checkpoints of a room's state
 MAX_ENTRIES = 10_000  # entries kept per room log (approximate trim)
 ENDED_TTL = 3600  # an ended room's log stays this long for late readers
+PUBLISH_WAIT = 2.0  # how long a commit waits for this node to publish its own entry
 
-# Append only while holding the lock: KEYS = lock, log; ARGV = token, maxlen, field/values...
-FENCED_XADD = """
+# One round trip each way per change. Take the lock and read what we have not applied yet:
+# KEYS = lock, log; ARGV = token, lease ms, last applied id. Nil if someone else holds it.
+ACQUIRE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return redis.call('XRANGE', KEYS[2], '(' .. ARGV[3], '+')
+"""
+# Append (only while holding the lock: a node that stalled past its lease cannot write), write
+# the checkpoint if one is due, release: KEYS = lock, log, checkpoint; ARGV = token, maxlen,
+# checkpoint JSON without its id ('' for none), field/values...
+COMMIT = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[3], '{"id":"' .. id .. '",' .. string.sub(ARGV[3], 2))
+end
+redis.call('DEL', KEYS[1])
+return id
 """
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -93,6 +107,9 @@ class RedisRoomLog:
         self._replicas: Replicas | None = None
         self._tokens: dict[str, str] = {}  # room id -> our lock token while we hold it
         self._committing: set[str] = set()  # rooms whose entry we are appending right now
+        # commit() returns once this node has published its entry (waiters by room id), so a
+        # client gets a command's events before its reply, as from a single node.
+        self._waiters: dict[str, list[tuple[tuple[int, int], asyncio.Future[None]]]] = {}
         self._delivered: dict[str, tuple[int, int]] = {}  # room id -> last entry published
         self._new_rooms = (0, 0)
         self._leader = False
@@ -179,30 +196,40 @@ class RedisRoomLog:
         token = secrets.token_hex(8)
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT
         pause = 0.001
-        while not await self._redis.set(lock, token, nx=True, px=LOCK_MS):
+        while (missed := await self._redis.eval(
+                ACQUIRE, 2, lock, self._key("room", live.room_id, "log"), token, LOCK_MS,
+                _str(live.applied))) is None:
             if asyncio.get_running_loop().time() > deadline:
                 raise Unavailable("room_busy", "The room is busy; try again.")
             await asyncio.sleep(pause)  # another node is writing: back off briefly
             pause = min(pause * 2, 0.02)
         self._tokens[live.room_id] = token
         try:
-            await self._catch_up(live)
+            for entry_id, fields in missed:
+                if self._apply(live, _id(entry_id), fields):
+                    await self.replicas.after_change(live)
             yield
         finally:
-            self._tokens.pop(live.room_id, None)
-            with contextlib.suppress(Exception):
-                await self._redis.eval(RELEASE, 1, lock, token)
+            if self._tokens.pop(live.room_id, None) is not None:  # commit() did not release
+                with contextlib.suppress(Exception):
+                    await self._redis.eval(RELEASE, 1, lock, token)
 
     async def commit(self, live: LiveRoom, entry: Entry) -> None:
-        token = self._tokens.get(live.room_id)
+        token = self._tokens.pop(live.room_id, None)
         assert token is not None, "commit() outside locked()"
         command = json.dumps(encode_command(entry.command)) if entry.command else ""
         out = json.dumps(entry.out, separators=(",", ":"))
+        live.since_checkpoint += 1
+        checkpoint = ""
+        if live.since_checkpoint >= CHECKPOINT_EVERY and live.state.live:
+            live.since_checkpoint = 0
+            checkpoint = json.dumps(self._checkpoint_body(live))
         self._committing.add(live.room_id)
         try:
             entry_id = await self._redis.eval(
-                FENCED_XADD, 2, self._key("room", live.room_id, "lock"),
-                self._key("room", live.room_id, "log"), token, MAX_ENTRIES,
+                COMMIT, 3, self._key("room", live.room_id, "lock"),
+                self._key("room", live.room_id, "log"), self._key("room", live.room_id, "ckpt"),
+                token, MAX_ENTRIES, checkpoint,
                 "c", command, "n", repr(entry.now), "o", out, "node", self.node)
         finally:
             self._committing.discard(live.room_id)
@@ -213,11 +240,26 @@ class RedisRoomLog:
             raise Unavailable("room_busy", "The room changed meanwhile; try again.")
         live.applied = max(live.applied, _id(entry_id))
         self.entries_written += 1
-        live.since_checkpoint += 1
         if not live.state.live:
             await self._ended(live)
-        elif live.since_checkpoint >= CHECKPOINT_EVERY:
-            await self._checkpoint(live)
+        await self._published(live.room_id, _id(entry_id))
+
+    async def _published(self, room_id: str, entry_id: tuple[int, int]) -> None:
+        if self._delivered.get(room_id, entry_id) >= entry_id:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(room_id, []).append((entry_id, future))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(future, PUBLISH_WAIT)
+
+    def _wake(self, room_id: str, upto: tuple[int, int]) -> None:
+        waiting = self._waiters.get(room_id)
+        if not waiting:
+            return
+        for entry_id, future in waiting:
+            if entry_id <= upto and not future.done():
+                future.set_result(None)
+        self._waiters[room_id] = [(i, f) for i, f in waiting if not f.done()]
 
     async def _reload(self, live: LiveRoom) -> None:
         fresh = await self._load(live.room_id)
@@ -225,14 +267,17 @@ class RedisRoomLog:
             live.state, live.rev, live.applied = fresh.state, fresh.rev, fresh.applied
             self.replicas.rooms[live.room_id] = live
 
+    def _checkpoint_body(self, live: LiveRoom) -> dict[str, Any]:
+        info = live.info
+        return {"rev": live.rev, "state": encode_state(live.state),
+                "info": {"room_id": info.room_id, "title": info.title,
+                         "description": info.description, "kind": info.kind,
+                         "host_id": info.host_id, "created_at": info.created_at}}
+
     async def _checkpoint(self, live: LiveRoom) -> None:
         live.since_checkpoint = 0
-        info = live.info
-        await self._redis.set(self._key("room", live.room_id, "ckpt"), json.dumps({
-            "id": _str(live.applied), "rev": live.rev, "state": encode_state(live.state),
-            "info": {"room_id": info.room_id, "title": info.title,
-                     "description": info.description, "kind": info.kind,
-                     "host_id": info.host_id, "created_at": info.created_at}}))
+        await self._redis.set(self._key("room", live.room_id, "ckpt"), json.dumps(
+            {"id": _str(live.applied), **self._checkpoint_body(live)}))
 
     async def created(self, live: LiveRoom) -> None:
         await self._checkpoint(live)
@@ -291,8 +336,10 @@ class RedisRoomLog:
                 await self.replicas.after_change(live)
             await publish_entry(live, [(t, m) for t, m in json.loads(fields[b"o"])],
                                 self.bus.publish)
+            self._wake(room_id, entry_id)
         if live is None or not live.state.live:
             self._delivered.pop(room_id, None)  # ended: nothing more will come
+            self._wake(room_id, (2**63, 0))
 
     # Presence and the leader lease -------------------------------------------------
 
