@@ -17,6 +17,7 @@ mouth-to-ear delay and PESQ. Results are printed and appended to RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -37,6 +38,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
 
 from benchlib import procstat  # noqa: E402
 from benchlib.audio import speech_wav  # noqa: E402
@@ -126,6 +128,17 @@ class Child:
                 self.proc.kill()
                 self.proc.wait(5)
         self.err.close()
+
+
+def kill_leftovers(pids: list[int]) -> None:
+    """SIGKILL what is left of a server's process tree (worker processes that outlived it
+    would keep closing their peers on the server's core during the next case)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+        time.sleep(0.1)
 
 
 def pinned(core: str, argv: list[str]) -> list[str]:
@@ -255,8 +268,10 @@ def measure(case: Case, env: Env) -> dict[str, Any]:
     finally:
         for g in loadgens:
             g.send("quit")
+        server_tree = procstat.tree(server.pid)
         for child in (*loadgens, feeder, server):
             child.stop()
+        kill_leftovers(server_tree)
         if os.path.exists(SOCKET):
             os.unlink(SOCKET)
     return summarize(case, ready, marks0, marks1, cpu1 - cpu0, t1 - t0, rss_base, rss_full,

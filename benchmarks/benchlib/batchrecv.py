@@ -100,6 +100,9 @@ class BatchReceiver:
 
     def drain(self) -> None:
         hdrs, view = self._hdrs, self._view
+        if any(sink.transport.is_closing() for sink in self.sinks):
+            # a listener that failed: its fd number may be reused by a new socket
+            self.sinks = [sink for sink in self.sinks if not sink.transport.is_closing()]
         for sink in self.sinks:
             while True:
                 n = _recvmmsg(sink.fd, hdrs, VLEN, MSG_DONTWAIT, None)

@@ -16,6 +16,7 @@ The first counted packet's arrival time gives join -> first audio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -83,6 +84,8 @@ class FastListener:
             return False
 
         def count(view: memoryview, off: int, size: int) -> None:
+            if self.first_at is None:
+                self.first_at = time.monotonic()
             if self.drop_rate and random.random() < self.drop_rate:
                 self.dropped += 1
                 return
@@ -152,6 +155,22 @@ class FastListener:
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         self._install_counter()
         await janus.start(session, handle, self.pc.localDescription.sdp)
+
+    async def wait_settled(self, timeout: float) -> bool:
+        """Until ICE + DTLS finished (connected: True) or failed/closed/timed out (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.pc.connectionState
+            if state == "connected":
+                return True
+            if state in ("failed", "closed"):
+                return False
+            await asyncio.sleep(0.02)
+        return False
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):  # best effort: a failed try is thrown away
+            await asyncio.wait_for(self.pc.close(), 5)
 
     async def wait_audio(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
