@@ -149,3 +149,22 @@ async def test_follows_and_blocks_made_on_one_node_hold_on_the_other(
     assert not a.services.rooms.follows.follows(host.id, pal.id)
     ok(await pal.http.delete("/users/host/block"))  # on A
     await eventually(lambda: not b.services.rooms.blocks.blocks(pal.id, host.id), what="unblock")
+
+
+async def test_who_is_speaking_is_told_by_the_node_that_has_their_audio(
+        nodes: tuple[Server, Server]) -> None:
+    a, b = nodes
+    host, fan = await members(a, "host", "fan")
+    rid = ok(await host.http.post("/rooms", json={"title": "Voices"}), 201)["id"]
+    await connected(host, rid)
+    f = await connected(on(b, fan), rid)
+    live_a = a.services.rooms.rooms[rid]
+    a.services.rooms.attach(live_a, host.id, "media")  # the host's audio is connected to A
+    await a.services.rooms._on_levels(rid, {host.id: 0.5})
+    await f.wait_event("speaking", match=lambda e: e["user_ids"] == [host.id])
+    # B's engine hears nobody (it has none of the host's audio): that must not silence them.
+    await b.services.rooms._on_levels(rid, {})
+    assert b.services.rooms.rooms[rid].speaking == {host.id}
+    live_a.speaking_sent_at = 0.0  # skip the five-a-second limit
+    await a.services.rooms._on_levels(rid, {})  # A's engine: the host stopped
+    await f.wait_event("speaking", match=lambda e: e["user_ids"] == [])

@@ -95,6 +95,8 @@ def _str(entry_id: tuple[int, int]) -> str:
 
 
 class RedisRoomLog:
+    shared = True
+
     def __init__(self, url: str, bus: InProcessBus, clock: Clock, prefix: str = "podium:",
                  node: str | None = None) -> None:
         import redis.asyncio as redis_asyncio

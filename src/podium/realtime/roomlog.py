@@ -46,6 +46,8 @@ class Replicas(Protocol):
 
 
 class RoomLog(Protocol):
+    shared: bool  # several nodes hold the rooms
+
     def locked(self, live: LiveRoom) -> contextlib.AbstractAsyncContextManager[None]:
         """Exclusive write access to the room, with this node's copy brought up to date."""
 
@@ -69,6 +71,8 @@ class RoomLog(Protocol):
 
 class LocalRoomLog:
     """One node: the room lock is the room's asyncio lock, entries are published at once."""
+
+    shared = False
 
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus

@@ -523,14 +523,24 @@ class RoomService:
         live = self.rooms.get(room_id)
         if live is None:
             return
-        speaking = frozenset(u for u, level in levels.items() if level >= SPEAKING_LEVEL)
         now = time.monotonic()  # rate limits run on real time, not the room clock
-        if speaking != live.speaking and now - live.speaking_sent_at >= SPEAKING_INTERVAL:
+        if (self._speaking(live, levels) != live.speaking
+                and now - live.speaking_sent_at >= SPEAKING_INTERVAL):
             live.speaking_sent_at = now
             async with self._writing(live):
+                speaking = self._speaking(live, levels)
                 if live.room_id in self.rooms and speaking != live.speaking:
                     live.speaking = speaking
                     self._send(live, {"type": "speaking", "user_ids": sorted(speaking)})
+
+    def _speaking(self, live: LiveRoom, levels: dict[int, float]) -> frozenset[int]:
+        here = frozenset(u for u, level in levels.items() if level >= SPEAKING_LEVEL)
+        if not self.log.shared:
+            return here
+        # Several nodes: this engine hears only the audio connected to this node; the others
+        # speak for theirs.
+        local = frozenset(u for u, holders in live.holders.items() if "media" in holders)
+        return (live.speaking - local) | here
 
     async def allowed_rooms(self, user_id: int) -> list[str]:
         async with self.db.transaction() as s:
