@@ -61,8 +61,8 @@ def client_address(conn: HTTPConnection) -> str:
     return conn.client.host if conn.client else ""
 
 
-def check_rate(request: Request, kind: str, key: str | int) -> None:
+async def check_rate(request: Request, kind: str, key: str | int) -> None:
     """Spend one ``kind`` for ``key`` (an account id, or ``client_address(request)``); raises
     ``RateLimited`` (429 with ``Retry-After``) when spent. Call it in the handler, after the
     body has been validated, so malformed requests (422) do not count."""
-    podium(request).limiter.check(kind, key)
+    await podium(request).limiter.check(kind, key)

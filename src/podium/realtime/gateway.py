@@ -308,7 +308,7 @@ class Gateway:
             kind = frame.get("type")
             limit = LIMITED_COMMANDS.get(kind) if isinstance(kind, str) else None
             if limit is not None and self.limiter is not None:
-                self.limiter.check(limit, account.id)
+                await self.limiter.check(limit, account.id)
             data = await dispatch(self, session, account, frame)
         except (CommandError, ServiceError) as exc:
             session.send_unsequenced(_error(request_id, exc.code, exc.message))

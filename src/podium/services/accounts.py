@@ -148,16 +148,16 @@ class AccountService:
         from this address lock them out: the same 429 whether or not the username exists."""
         username = username.strip().lower()
         keys = {"username": username, "address": address} if address else {"username": username}
-        self.limiter.check_lockout(**keys)
+        await self.limiter.check_lockout(**keys)
         if address:
-            self.limiter.check("signin", address)
+            await self.limiter.check("signin", address)
         async with self.db.transaction() as s:
             row = await s.scalar(select(User).where(User.username == username))
         # One message for an unknown name and a wrong password: it must not tell which.
         if not verify_password(row.password_hash if row else None, password) or row is None:
-            self.limiter.record_failure(**keys)
+            await self.limiter.record_failure(**keys)
             raise Unauthorized("bad_credentials", "Wrong username or password.")
-        self.limiter.clear_failures(username=username)
+        await self.limiter.clear_failures(username=username)
         if row.suspended:
             raise Forbidden("account_suspended", "This account is suspended.")
         return Account.of(row), await self._new_session(row.id)

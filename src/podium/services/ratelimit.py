@@ -9,9 +9,10 @@ SECONDS, so a quiet caller may burst up to COUNT and a busy one gets COUNT per S
 The lockout counts failures (wrong passwords) per username and per address; after too many
 within ``lockout_seconds`` that username or address is refused for ``lockout_seconds``.
 
-Everything lives in one process: several nodes behind one address will need a shared store
-(Redis, with the same API) or each node enforces its own share of the limits. Memory is bounded:
-past ``max_keys`` entries, idle (fully refilled) buckets are dropped, then the oldest.
+This class keeps everything in this process's memory (bounded: past ``max_keys`` entries, idle,
+fully refilled buckets are dropped, then the oldest). With several nodes
+(``services.ratelimit_redis``) the same buckets and lockouts live in Redis, so a client that
+spreads its requests over the nodes gets the same budget as on one.
 """
 
 from __future__ import annotations
@@ -84,13 +85,16 @@ class RateLimiter:
         self._failures: dict[tuple[str, str], deque[float]] = {}
         self._locked: dict[tuple[str, str], float] = {}
 
+    async def close(self) -> None:
+        return None
+
     def set_rate(self, kind: str, rate: Rate | str) -> None:
         """Add or change a kind (e.g. one a new feature needs before it has a setting)."""
         self.rates[kind] = rate if isinstance(rate, Rate) else Rate.parse(rate)
 
     # Token buckets --------------------------------------------------------------------
 
-    def check(self, kind: str, key: str | int) -> None:
+    async def check(self, kind: str, key: str | int) -> None:
         """Take one of ``kind`` for ``key``, or raise ``RateLimited``."""
         rate = self.rates.get(kind)
         if rate is None:
@@ -130,7 +134,7 @@ class RateLimiter:
 
     # Sign-in lockout ------------------------------------------------------------------
 
-    def check_lockout(self, **keys: str) -> None:
+    async def check_lockout(self, **keys: str) -> None:
         """Refuse while any of the keys (``username=…``, ``address=…``) is locked out. The
         answer is the same whether or not the username exists."""
         now = self.clock.now()
@@ -144,7 +148,7 @@ class RateLimiter:
                                   until - now)
             del self._locked[(scope, key)]
 
-    def record_failure(self, **keys: str) -> None:
+    async def record_failure(self, **keys: str) -> None:
         """Count a failed sign-in against each key; lock those that reach their threshold."""
         now = self.clock.now()
         for scope, key in keys.items():
@@ -158,7 +162,7 @@ class RateLimiter:
                 self._locked[(scope, key)] = now + self.lockout_seconds
                 times.clear()
 
-    def clear_failures(self, **keys: str) -> None:
+    async def clear_failures(self, **keys: str) -> None:
         for scope, key in keys.items():
             self._failures.pop((scope, key), None)
 

@@ -54,7 +54,7 @@ class ReportService:
         target = await self.m.accounts.by_username(username)
         if target.id == actor.id:
             raise Invalid("cannot_report_self", "You cannot report yourself.")
-        self.m.limiter.check("report", actor.id)
+        await self.m.limiter.check("report", actor.id)
         async with self.m.db.transaction() as s:
             row = Report(reporter_id=actor.id, reported_id=target.id, room_id=room_id,
                          category=category, text=text, status="open", created_at=self.m.now(),

@@ -31,7 +31,7 @@ def _set_session(request: Request, response: Response, token: str) -> None:
 
 @router.post("/signup", response_model=UserOut, status_code=201)
 async def sign_up(body: SignUp, request: Request, response: Response) -> UserOut:
-    check_rate(request, "signup", client_address(request))
+    await check_rate(request, "signup", client_address(request))
     accounts = podium(request).accounts
     account, token = await accounts.sign_up(body.invite, body.username, body.display_name,
                                             body.password)

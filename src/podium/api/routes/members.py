@@ -26,7 +26,7 @@ def _ts(value: datetime | None) -> float | None:
 
 @router.post("/invites", response_model=InviteOut, status_code=201)
 async def create_invite(account: CurrentAccount, request: Request) -> InviteOut:
-    check_rate(request, "invite_create", account.id)
+    await check_rate(request, "invite_create", account.id)
     services = podium(request)
     invite, code = await services.accounts.create_invite(account)
     return InviteOut(id=invite.id, code=code, url=f"{services.settings.public_url}/invite/{code}",
@@ -44,14 +44,14 @@ async def list_invites(account: CurrentAccount, request: Request) -> list[Invite
 
 @router.get("/invites/{code}", response_model=InviteCheck)
 async def check_invite(request: Request, code: str = Path(max_length=100)) -> InviteCheck:
-    check_rate(request, "invite_check", client_address(request))
+    await check_rate(request, "invite_check", client_address(request))
     inviter = await podium(request).accounts.check_invite(code)
     return InviteCheck(valid=True, invited_by=user_out(inviter))
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201)
 async def create_token(body: TokenCreate, account: CurrentAccount, request: Request) -> TokenOut:
-    check_rate(request, "token_create", account.id)
+    await check_rate(request, "token_create", account.id)
     row, token = await podium(request).accounts.create_token(account.id, body.name)
     return TokenOut(id=row.id, name=row.name, hint=row.hint, created_at=row.created_at.timestamp(),
                     token=token)

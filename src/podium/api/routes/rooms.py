@@ -26,7 +26,7 @@ async def hallway(account: CurrentAccount, request: Request,
 @router.post("", status_code=201)
 async def create_room(body: RoomCreate, account: CurrentAccount,
                       request: Request) -> dict[str, Any]:
-    check_rate(request, "room_create", account.id)
+    await check_rate(request, "room_create", account.id)
     live = await podium(request).rooms.create(account, body.title, body.description, body.kind)
     return live.summary()
 
@@ -76,7 +76,7 @@ async def leave(account: CurrentAccount, request: Request, room_id: str = RoomId
 
 @router.post("/{room_id}/hand/raise", response_model=Ok)
 async def raise_hand(account: CurrentAccount, request: Request, room_id: str = RoomId) -> Ok:
-    check_rate(request, "hand_raise", account.id)
+    await check_rate(request, "hand_raise", account.id)
     return await _run(request, room_id, c.RaiseHand(account.id))
 
 

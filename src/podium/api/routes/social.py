@@ -122,5 +122,5 @@ async def ping(body: UserTarget, account: CurrentAccount, request: Request,
                room_id: str = RoomId) -> dict[str, Any]:
     """From inside a room: ask someone to come. Anyone may ping a follower (open and social
     rooms); moderators may ping anyone. Pinging lets them into social and closed rooms."""
-    check_rate(request, "ping", account.id)
+    await check_rate(request, "ping", account.id)
     return await community(request).social.ping(room_id, account, body.user_id)
