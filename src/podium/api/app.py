@@ -78,8 +78,15 @@ def build_services(settings: Settings, clock: Clock, media: MediaEngine | None =
     if redis_bus is not None:
         from podium.realtime.redis_roomlog import RedisRoomLog
 
-        rooms_service.log = RedisRoomLog(settings.redis_url, local, clock, settings.redis_prefix)
+        roomlog = RedisRoomLog(settings.redis_url, local, clock, settings.redis_prefix)
+        rooms_service.log = roomlog
+        if hasattr(media, "topology_lock"):  # the Janus engine: bridges shared by the nodes
+            media.topology_lock = roomlog.mutex
     limiter = RateLimiter(clock, settings)
+    if redis_bus is not None:  # several nodes: one budget per caller across all of them
+        from podium.services.ratelimit_redis import RedisRateLimiter
+
+        limiter = RedisRateLimiter(clock, settings)
     gateway = Gateway(bus, rooms_service, settings.heartbeat_seconds,
                       settings.resume_window_seconds, limiter=limiter, rate=settings.ws_rate,
                       burst=settings.ws_burst, flood_limit=settings.ws_flood_limit)
@@ -157,6 +164,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
             await services.media.close()
             if services.redis_bus is not None:
                 await services.redis_bus.close()
+            await services.limiter.close()
             await services.db.close()
 
     app = FastAPI(title="Podium", version=__version__, lifespan=lifespan,

@@ -216,6 +216,21 @@ class RedisRoomLog:
                 with contextlib.suppress(Exception):
                     await self._redis.eval(RELEASE, 1, lock, token)
 
+    @contextlib.asynccontextmanager
+    async def mutex(self, name: str) -> AsyncIterator[None]:
+        """A cluster-wide lock for other work on a room (e.g. the Janus engine's bridges)."""
+        key, token = self._key("mutex", name), secrets.token_hex(8)
+        deadline = asyncio.get_running_loop().time() + LOCK_WAIT
+        while not await self._redis.set(key, token, nx=True, px=LOCK_MS):
+            if asyncio.get_running_loop().time() > deadline:
+                raise Unavailable("busy", "The media server is busy; try again.")
+            await asyncio.sleep(0.01)  # another node holds it: back off
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await self._redis.eval(RELEASE, 1, key, token)
+
     async def commit(self, live: LiveRoom, entry: Entry) -> None:
         token = self._tokens.pop(live.room_id, None)
         assert token is not None, "commit() outside locked()"

@@ -29,7 +29,11 @@ REQUEST_TIMEOUT = 10.0
 
 
 class JanusError(Exception):
-    """Janus refused a request (or could not be reached)."""
+    """Janus refused a request (or could not be reached); ``code`` is the plugin's error code."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,5 +224,6 @@ class JanusSession:
 def _plugin_data(reply: Json) -> Json:
     data: Json = reply.get("plugindata", {}).get("data", {})
     if "error" in data:
-        raise JanusError(str(data["error"]))
+        code = data.get("error_code")
+        raise JanusError(str(data["error"]), int(code) if isinstance(code, int) else None)
     return data

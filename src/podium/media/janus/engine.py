@@ -13,14 +13,23 @@ Shape (why: docs/janus.md):
   local participants, never what it received) to a plain-RTP participant in group
   ``cascade`` in every other room, so nothing loops.
 * When an instance's last participant leaves, its room, forwarders and cascade handles go.
+
+Several Podium nodes (``shared``): each node attaches its own handles for the participants
+connected through it, but a Podium room maps to the same AudioBridge room id on every instance
+(a hash of the room id), so the participants of all nodes meet in the same bridges. Bridges are
+created and cascaded under a cluster-wide lock (``topology_lock``), idempotently (an existing
+bridge or cascade is found and kept), and destroyed only when the room ends. Each node mutes and
+unmutes its own participants from its copy of the room's heard set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +50,18 @@ log = logging.getLogger(__name__)
 PLUGIN = "janus.plugin.audiobridge"
 OPUS_PT = 111
 LEVELS_SECONDS = 0.2
+ROOM_EXISTS = 486  # AudioBridge: "room already exists"
 _NOBODY: frozenset[int] = frozenset()
+
+
+def shared_room_id(room_id: str) -> int:
+    """The AudioBridge room id every node uses for a Podium room."""
+    return int.from_bytes(hashlib.sha256(room_id.encode()).digest()[:6], "big") % 2**52 + 1
+
+
+@contextlib.asynccontextmanager
+async def _no_lock(room_id: str) -> Any:
+    yield
 
 
 @dataclass(eq=False)
@@ -89,6 +109,9 @@ class JanusEngine:
         self._on_levels: LevelsCallback | None = None
         self._on_peer_gone: PeerGoneCallback | None = None
         self._running = False
+        # Several nodes drive the same Janus instances (set by the app in cluster mode).
+        self.shared = settings.event_bus == "redis"
+        self.topology_lock: Callable[[str], contextlib.AbstractAsyncContextManager[Any]] = _no_lock
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -103,7 +126,8 @@ class JanusEngine:
     async def close(self) -> None:
         self._running = False
         for room_id in list(self._rooms):
-            await self.close_room(room_id)
+            # Shared: the room goes on through the other nodes; only our handles go.
+            await self._close(room_id, destroy=not self.shared)
         self._heard.clear()
         tasks = [t for t in (self._levels, *self._aux) if t is not None]
         for task in tasks:
@@ -206,6 +230,9 @@ class JanusEngine:
         room.talking &= set(user_ids)
 
     async def close_room(self, room_id: str) -> None:
+        await self._close(room_id, destroy=True)
+
+    async def _close(self, room_id: str, destroy: bool) -> None:
         self._heard.pop(room_id, None)
         room = self._rooms.get(room_id)
         if room is None:
@@ -213,6 +240,9 @@ class JanusEngine:
         async with room.lock:
             for member in list(room.members.values()):
                 await self._drop(room, member)
+            for index in list(room.bridges):  # shared bridges outlive their participants
+                await self._remove_bridge(room, index, destroy)
+            self._rooms.pop(room_id, None)
 
     # -- bridges -----------------------------------------------------------------------------
 
@@ -227,32 +257,58 @@ class JanusEngine:
         if bridge is not None:
             return bridge
         session = self._sessions[index]
-        control = await session.attach(PLUGIN)
-        janus_room = secrets.randbelow(2**52) + 1
-        await session.request(
-            control,
-            {
-                "request": "create",
-                "room": janus_room,
-                "is_private": True,
-                "allow_rtp_participants": True,
-                "groups": ["stage", "cascade"],
-                "audiolevel_event": True,
-                "audio_active_packets": 10,
-                "audio_level_average": 60,
-                "sampling_rate": 48000,
-            },
-        )
-        bridge = room.bridges[index] = _Bridge(janus_room, control)
-        for other in list(room.bridges):
-            if other != index:
-                await self._cascade(room, other, index)
-                await self._cascade(room, index, other)
+        janus_room = shared_room_id(room.room_id) if self.shared else secrets.randbelow(2**52) + 1
+        async with self.topology_lock(room.room_id):
+            control = await session.attach(PLUGIN)
+            try:
+                await session.request(control, {
+                    "request": "create",
+                    "room": janus_room,
+                    "is_private": True,
+                    "allow_rtp_participants": True,
+                    "groups": ["stage", "cascade"],
+                    "audiolevel_event": True,
+                    "audio_active_packets": 10,
+                    "audio_level_average": 60,
+                    "sampling_rate": 48000,
+                })
+            except JanusError as exc:
+                if not (self.shared and exc.code == ROOM_EXISTS):
+                    await session.detach(control)
+                    raise
+            bridge = room.bridges[index] = _Bridge(janus_room, control)
+            if self.shared:
+                await self._find_bridges(room)  # those other nodes made
+            for other in list(room.bridges):
+                if other != index:
+                    await self._cascade(room, other, index)
+                    await self._cascade(room, index, other)
         return bridge
+
+    async def _find_bridges(self, room: _Room) -> None:
+        janus_room = shared_room_id(room.room_id)
+        for index, session in enumerate(self._sessions):
+            if index in room.bridges:
+                continue
+            control = await session.attach(PLUGIN)
+            reply = await session.request(control, {"request": "exists", "room": janus_room})
+            if reply.get("exists"):
+                room.bridges[index] = _Bridge(janus_room, control)
+            else:
+                await session.detach(control)
+
+    async def _cascaded(self, room: _Room, src: int, dst: int) -> bool:
+        """Shared: whether some node already feeds ``src``'s stage into ``dst``'s room."""
+        target = room.bridges[dst]
+        reply = await self._sessions[dst].request(
+            target.control, {"request": "listparticipants", "room": target.janus_room})
+        return any(p.get("display") == f"cascade-{src}" for p in reply.get("participants", []))
 
     async def _cascade(self, room: _Room, src: int, dst: int) -> None:
         """Forward the ``stage`` group of ``src``'s room into ``dst``'s room."""
         target, source = room.bridges[dst], room.bridges[src]
+        if self.shared and await self._cascaded(room, src, dst):
+            return
         session = self._sessions[dst]
         handle = await session.attach(PLUGIN)
         event = await session.send_async(
@@ -288,12 +344,14 @@ class JanusEngine:
         self._by_handle.pop((member.instance, member.handle), None)
         session = self._sessions[member.instance]
         await session.detach(member.handle)  # hangs up the PeerConnection and leaves
+        if self.shared:
+            return  # other nodes' participants may use the bridges: they go with the room
         if not any(m.instance == member.instance for m in room.members.values()):
             await self._remove_bridge(room, member.instance)
         if not room.members and self._rooms.get(room.room_id) is room:
             del self._rooms[room.room_id]
 
-    async def _remove_bridge(self, room: _Room, index: int) -> None:
+    async def _remove_bridge(self, room: _Room, index: int, destroy: bool = True) -> None:
         bridge = room.bridges.pop(index, None)
         if bridge is None:
             return
@@ -313,8 +371,10 @@ class JanusEngine:
             if cascade is not None:
                 await self._sessions[other].detach(cascade[0])
         session = self._sessions[index]
-        with contextlib.suppress(JanusError):
-            await session.request(bridge.control, {"request": "destroy", "room": bridge.janus_room})
+        if destroy:
+            with contextlib.suppress(JanusError):  # shared: another node may have destroyed it
+                await session.request(bridge.control,
+                                      {"request": "destroy", "room": bridge.janus_room})
         for handle, _ in bridge.cascade_in.values():
             await session.detach(handle)
         await session.detach(bridge.control)
