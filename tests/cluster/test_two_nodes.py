@@ -168,3 +168,26 @@ async def test_who_is_speaking_is_told_by_the_node_that_has_their_audio(
     live_a.speaking_sent_at = 0.0  # skip the five-a-second limit
     await a.services.rooms._on_levels(rid, {})  # A's engine: the host stopped
     await f.wait_event("speaking", match=lambda e: e["user_ids"] == [])
+
+
+async def test_rate_limits_and_lockouts_are_one_budget_across_nodes(
+        nodes: tuple[Server, Server]) -> None:
+    a, b = nodes
+    for node in nodes:
+        node.services.limiter.set_rate("invite_create", "3/3600")
+    (inviter,) = await members(a, "inviter")
+    codes = [(await client.http.post("/invites")).status_code
+             for client in (inviter, on(b, inviter), inviter, on(b, inviter))]
+    assert codes == [201, 201, 201, 429]  # three in all, not three per node
+    refused = await inviter.http.post("/invites")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+
+    # Five wrong passwords, spread over both nodes, lock the username out on both.
+    async def sign_in(node: Server, password: str) -> int:
+        response = await (await node.anonymous()).http.post(
+            "/auth/signin", json={"username": "inviter", "password": password})
+        return response.status_code
+
+    assert [await sign_in(node, "wrong-password") for node in (a, b, a, b, a)] == [401] * 5
+    assert await sign_in(b, "password-inviter") == 429
+    assert await sign_in(a, "password-inviter") == 429
