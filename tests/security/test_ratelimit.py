@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -11,14 +13,41 @@ from podium.clock import FakeClock
 from podium.config import Settings
 from podium.services.errors import TooMany
 from podium.services.ratelimit import KINDS, Rate, RateLimited, RateLimiter
+from podium.services.ratelimit_redis import RedisRateLimiter
 from tests.api.helpers import act, anonymous, assert_error, member, ok
 from tests.realtime.helpers import RawSocket
+
+REDIS_URL = os.environ.get("PODIUM_TEST_REDIS_URL", "")
 
 
 def limiter(**settings: Any) -> tuple[RateLimiter, FakeClock]:
     clock = FakeClock()
     values = {"secret_key": "x", **settings}
     return RateLimiter(clock, Settings(**values)), clock
+
+
+Make = Callable[..., Awaitable[tuple[RateLimiter, FakeClock]]]
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.skipif(
+    not REDIS_URL and not os.environ.get("CI"), reason="needs PODIUM_TEST_REDIS_URL"))])
+async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
+    """Limiters on one node's memory, and on Redis (several nodes): the same rules."""
+    made: list[RateLimiter] = []
+
+    async def factory(**settings: Any) -> tuple[RateLimiter, FakeClock]:
+        clock = FakeClock()
+        values = {"secret_key": "x", **settings}
+        if request.param == "redis":
+            values.update(redis_url=REDIS_URL, redis_prefix=f"t{secrets.token_hex(4)}:")
+            made.append(RedisRateLimiter(clock, Settings(**values)))
+        else:
+            made.append(RateLimiter(clock, Settings(**values)))
+        return made[-1], clock
+
+    yield factory
+    for rl in made:
+        await rl.close()
 
 
 def test_rate_parsing_and_settings() -> None:
@@ -33,33 +62,49 @@ def test_rate_parsing_and_settings() -> None:
     assert set(rl.rates) == set(KINDS) and rl.rates["ping"] == Rate(2, 10.0)
 
 
-def test_token_bucket_refills_evenly_and_keys_are_separate() -> None:
-    rl, clock = limiter(rate_ping="3/30")
+async def test_token_bucket_refills_evenly_and_keys_are_separate(make: Make) -> None:
+    rl, clock = await make(rate_ping="3/30")
     for _ in range(3):
-        rl.check("ping", 1)
+        await rl.check("ping", 1)
     with pytest.raises(RateLimited) as caught:
-        rl.check("ping", 1)
+        await rl.check("ping", 1)
     assert isinstance(caught.value, TooMany) and caught.value.status == 429
     assert caught.value.retry_after == 10  # one more every 10 s
-    rl.check("ping", 2)  # another account has its own bucket
+    await rl.check("ping", 2)  # another account has its own bucket
     clock.advance(10)
-    rl.check("ping", 1)
+    await rl.check("ping", 1)
     with pytest.raises(RateLimited):
-        rl.check("ping", 1)
+        await rl.check("ping", 1)
     with pytest.raises(ValueError, match="no rate limit named"):
-        rl.check("nonsense", 1)
+        await rl.check("nonsense", 1)
     rl.set_rate("follow", "1/5")
-    rl.check("follow", 1)
+    await rl.check("follow", 1)
     with pytest.raises(RateLimited):
-        rl.check("follow", 1)
+        await rl.check("follow", 1)
 
 
-def test_memory_stays_bounded() -> None:
+async def test_lockout_after_failures_then_released_in_time(make: Make) -> None:
+    rl, clock = await make(lockout_failures_per_username=3, lockout_seconds=60)
+    for _ in range(2):
+        await rl.record_failure(username="ann")
+    await rl.check_lockout(username="ann")  # two are not enough
+    await rl.clear_failures(username="ann")  # a good sign-in forgets them
+    for _ in range(3):
+        await rl.record_failure(username="ann")
+    with pytest.raises(RateLimited) as caught:
+        await rl.check_lockout(username="ann", address="1.2.3.4")
+    assert caught.value.code == "locked_out" and caught.value.retry_after == 60
+    await rl.check_lockout(username="bob")
+    clock.advance(61)
+    await rl.check_lockout(username="ann")
+
+
+async def test_memory_stays_bounded() -> None:
     clock = FakeClock()
     rl = RateLimiter(clock, Settings(secret_key="x"), max_keys=100)
     for i in range(1000):
-        rl.check("ping", i)
-        rl.record_failure(username=f"u{i}")
+        await rl.check("ping", i)
+        await rl.record_failure(username=f"u{i}")
     assert len(rl._buckets) <= 100 and len(rl._failures) <= 100
 
 
