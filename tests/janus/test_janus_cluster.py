@@ -70,3 +70,44 @@ async def test_speaker_on_node_a_listeners_on_node_b_over_two_instances(
                 await peer.close()
                 await rt.send("leave")
                 await rt.close()
+
+
+async def test_cascades_lost_with_a_dead_node_are_rebuilt(
+        tmp_path: Path, janus_pair: list[JanusProcess]) -> None:
+    tone = str(tmp_path / "tone440.wav")
+    tone_wav(tone, 440, 2.0)
+    shared = {**cluster_settings(), **janus_settings(janus_pair)}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    async with run_server(tmp_path / "a", "postgres", **shared) as a, \
+            run_server(tmp_path / "b", "postgres", reset_db=False, **shared) as b:
+        host = await b.user("host")
+        room = await host.create_room("Janus, a node dies")
+        rid = room["id"]
+        host_rt = await host.connect()  # the speaker: node B, instance 0
+        await host_rt.join(rid)
+        host_peer = await connect_audio(host_rt)
+        host_peer.play_file(tone)
+        # Node A's listeners take instances 0 and 1: A makes the cascades between them.
+        near_rt, near = await _member(a, "near", rid)
+        far_rt, far = await _member(a, "far", rid)
+        engine_a, engine_b = a.services.media, b.services.media
+        assert isinstance(engine_a, JanusEngine) and isinstance(engine_b, JanusEngine)
+        assert {m.instance for m in engine_a._rooms[rid].members.values()} == {0, 1}
+        ear_rt, ear = await _member(b, "ear", rid)  # node B's listener: instance 1
+        assert engine_b._rooms[rid].members[ear_rt.user["id"]].instance == 1
+        peers = ((ear_rt, ear), (near_rt, near), (far_rt, far), (host_rt, host_peer))
+        try:
+            assert abs(dominant(await record_after(ear, 1.0, 1.5)) - 440) <= 5
+
+            for session in engine_a._sessions:  # node A dies: Janus drops all its handles
+                await session.close()
+            heard = await record_after(ear, 0.5, 1.0)
+            assert not hears(heard, 440), "the cascade should have gone with node A"
+            await engine_b.heal(rid)  # what node B's engine does every few seconds
+            assert abs(dominant(await record_after(ear, 0.7, 1.5)) - 440) <= 5
+        finally:
+            for rt, peer in peers:
+                await peer.close()
+                await rt.send("leave")
+                await rt.close()

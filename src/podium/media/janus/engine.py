@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 PLUGIN = "janus.plugin.audiobridge"
 OPUS_PT = 111
 LEVELS_SECONDS = 0.2
+HEAL_SECONDS = 5.0  # shared: how often cascades lost with a dead node are looked for
 ROOM_EXISTS = 486  # AudioBridge: "room already exists"
 _NOBODY: frozenset[int] = frozenset()
 
@@ -121,6 +122,8 @@ class JanusEngine:
             self._sessions.append(session)
             await session.open()
         self._levels = asyncio.create_task(self._report_levels(), name="janus-levels")
+        if self.shared:
+            self._spawn(self._heal_forever())
         self._running = True
 
     async def close(self) -> None:
@@ -284,6 +287,29 @@ class JanusEngine:
                     await self._cascade(room, other, index)
                     await self._cascade(room, index, other)
         return bridge
+
+    async def heal(self, room_id: str) -> None:
+        """Shared: restore the cascades between this room's bridges. A cascade participant is a
+        handle of the node that made it; when that node dies, Janus drops it with the node's
+        session and audio stops crossing between those two instances until this runs."""
+        room = self._rooms.get(room_id)
+        if room is None or not self.shared:
+            return
+        async with room.lock, self.topology_lock(room_id):
+            await self._find_bridges(room)
+            for src in list(room.bridges):
+                for dst in list(room.bridges):
+                    if src != dst:
+                        await self._cascade(room, src, dst)  # kept where one exists
+
+    async def _heal_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEAL_SECONDS)  # a periodic check, not synchronisation
+            for room_id in list(self._rooms):
+                try:
+                    await self.heal(room_id)
+                except Exception:  # noqa: BLE001 - an instance may be down; next time
+                    log.exception("janus: healing room %s failed", room_id)
 
     async def _find_bridges(self, room: _Room) -> None:
         janus_room = shared_room_id(room.room_id)
