@@ -109,6 +109,7 @@ class RedisRoomLog:
         self._replicas: Replicas | None = None
         self._tokens: dict[str, str] = {}  # room id -> our lock token while we hold it
         self._committing: set[str] = set()  # rooms whose entry we are appending right now
+        self._stale: set[str] = set()  # rooms whose copy must be reloaded from the log
         # commit() returns once this node has published its entry (waiters by room id), so a
         # client gets a command's events before its reply, as from a single node.
         self._waiters: dict[str, list[tuple[tuple[int, int], asyncio.Future[None]]]] = {}
@@ -198,7 +199,7 @@ class RedisRoomLog:
         token = secrets.token_hex(8)
         deadline = asyncio.get_running_loop().time() + LOCK_WAIT
         pause = 0.001
-        while (missed := await self._redis.eval(
+        while (missed := await self._call(
                 ACQUIRE, 2, lock, self._key("room", live.room_id, "log"), token, LOCK_MS,
                 _str(live.applied))) is None:
             if asyncio.get_running_loop().time() > deadline:
@@ -207,6 +208,9 @@ class RedisRoomLog:
             pause = min(pause * 2, 0.02)
         self._tokens[live.room_id] = token
         try:
+            if live.room_id in self._stale:  # a change of ours never reached the log
+                self._stale.discard(live.room_id)
+                await self._reload(live)
             for entry_id, fields in missed:
                 if self._apply(live, _id(entry_id), fields):
                     await self.replicas.after_change(live)
@@ -243,11 +247,14 @@ class RedisRoomLog:
             checkpoint = json.dumps(self._checkpoint_body(live))
         self._committing.add(live.room_id)
         try:
-            entry_id = await self._redis.eval(
+            entry_id = await self._call(
                 COMMIT, 3, self._key("room", live.room_id, "lock"),
                 self._key("room", live.room_id, "log"), self._key("room", live.room_id, "ckpt"),
                 token, MAX_ENTRIES, checkpoint,
                 "c", command, "n", repr(entry.now), "o", out, "node", self.node)
+        except Unavailable:
+            self._stale.add(live.room_id)  # our copy has a change the log lacks: reload it
+            raise
         finally:
             self._committing.discard(live.room_id)
         if entry_id is None:
@@ -260,6 +267,17 @@ class RedisRoomLog:
         if not live.state.live:
             await self._ended(live)
         await self._published(live.room_id, _id(entry_id))
+
+    async def _call(self, script: str, *args: Any) -> Any:
+        """Run a script; Redis out of reach is a 503 for the caller, not an internal error."""
+        from redis.exceptions import RedisError
+
+        try:
+            return await self._redis.eval(script, *args)
+        except (RedisError, OSError) as exc:
+            log.warning("redis unreachable: %s", exc)
+            raise Unavailable("unavailable", "The server cannot reach its room store; try "
+                              "again shortly.") from None
 
     async def _published(self, room_id: str, entry_id: tuple[int, int]) -> None:
         if self._delivered.get(room_id, entry_id) >= entry_id:
@@ -279,7 +297,10 @@ class RedisRoomLog:
         self._waiters[room_id] = [(i, f) for i, f in waiting if not f.done()]
 
     async def _reload(self, live: LiveRoom) -> None:
+        delivered = self._delivered.get(live.room_id)
         fresh = await self._load(live.room_id)
+        if delivered is not None:
+            self._delivered[live.room_id] = delivered  # what our clients already have
         if fresh is not None:
             live.state, live.rev, live.applied = fresh.state, fresh.rev, fresh.applied
             self.replicas.rooms[live.room_id] = live
