@@ -6,15 +6,20 @@ re-check each borrowed attribute against the new aiortc/aioice source, then re-p
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.selector_events
 import inspect
 import socket
+import types
 from importlib.metadata import version
 
 import aioice.ice
 import pytest
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtp import RtcpByePacket
 from pylibsrtp import Session
 
+from podium.media import fastpath
 from podium.media.embedded import EmbeddedEngine
 from podium.media.fastpath import take_over
 from podium.media.host import PeerHost
@@ -62,7 +67,73 @@ async def test_connected_peer_exposes_what_the_fast_path_takes(
     assert any(c.mimeType.lower() == "audio/opus" for c in peer.pc.getTransceivers()[0]._codecs)
     listener = take_over(peer.pc, 1, 0)  # what the host did: must work on this aiortc
     assert listener.ssrc == sender._ssrc and listener.pt in range(96, 128)
-    assert listener.sendto == pair.protocol.transport._sock.sendto  # the raw socket, not asyncio
+    sock = pair.protocol.transport._sock
+    assert listener.send_packet == sock.send  # the raw socket, not asyncio
+    assert sock.getpeername() == pair.remote_addr  # connected to the nominated remote
+    assert listener.srtp is not None  # libsrtp called directly (see test_direct_srtp...)
+    assert "datagram_received" in vars(pair.protocol)  # listener RTCP dropped on arrival
+    assert "_send_rtcp" in vars(sender)  # sender reports thinned
+
+
+def test_pinned_pylibsrtp_and_direct_protect() -> None:
+    # fastpath calls libsrtp's srtp_protect on Session._srtp[0] through pylibsrtp's cffi lib;
+    # at import it checks that this gives the same bytes as Session.protect.
+    import pylibsrtp._binding
+
+    assert version("pylibsrtp") == "1.0.0"
+    assert "func(self._srtp[0], self._cdata, len_p)" in inspect.getsource(Session)
+    assert hasattr(pylibsrtp._binding.lib, "srtp_protect")
+    assert fastpath.DIRECT_SRTP
+
+
+def test_sender_rtcp_and_datagrams_go_through_what_the_fast_path_wraps() -> None:
+    # aiortc's RTCP task sends through self._send_rtcp (an instance attribute wins), BYE too.
+    source = inspect.getsource(RTCRtpSender._run_rtcp)
+    assert "await self._send_rtcp(packets)" in source
+    assert "RtcpByePacket(" in source
+    # asyncio's datagram transport looks datagram_received up on the protocol per datagram,
+    # and aioice hands everything that is not STUN to the connection (RTP and RTCP alike).
+    assert "self._protocol.datagram_received(" in inspect.getsource(
+        asyncio.selector_events._SelectorDatagramTransport._read_ready
+    )
+    assert "self.receiver.data_received(" in inspect.getsource(
+        aioice.ice.StunProtocol.datagram_received
+    )
+
+
+async def test_listener_rtcp_dropped_and_sender_reports_thinned() -> None:
+    seen: list[bytes] = []
+
+    class Protocol:
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            seen.append(data)
+
+    class Sender:
+        def __init__(self) -> None:
+            self.sent: list[list[object]] = []
+
+        async def _send_rtcp(self, packets: list[object]) -> None:
+            self.sent.append(packets)
+
+    listener = types.SimpleNamespace(heard=False)
+    protocol = Protocol()
+    fastpath.drop_listener_rtcp(protocol, listener)  # type: ignore[arg-type]
+    rtcp, rtp, stun = bytes([0x81, 201, 0, 1]), bytes([0x80, 111, 0, 1]), bytes([0, 1, 0, 0])
+    for data in (rtcp, rtp, stun, b""):
+        protocol.datagram_received(data, ("127.0.0.1", 1))
+    assert seen == [rtp, stun, b""]
+    listener.heard = True  # a heard speaker's reports are kept
+    protocol.datagram_received(rtcp, ("127.0.0.1", 1))
+    assert seen[-1] == rtcp
+
+    sender = Sender()
+    fastpath.thin_sender_reports(sender)  # type: ignore[arg-type]
+    for _ in range(2 * fastpath.SR_EVERY):
+        await sender._send_rtcp(["sr"])
+    assert len(sender.sent) == 2
+    bye = RtcpByePacket(sources=[1])
+    await sender._send_rtcp([bye])
+    assert sender.sent[-1] == [bye]
 
 
 def test_receiver_rtp_handler_is_what_the_uplink_hook_replaces() -> None:

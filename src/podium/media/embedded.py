@@ -89,7 +89,14 @@ class _Room:
 
 
 def worker_count(settings: Settings) -> int:
-    return (os.cpu_count() or 1) if settings.media_workers < 0 else settings.media_workers
+    """``media_workers``, or (-1) one per core this process may run on (its CPU affinity:
+    under ``taskset`` or a cpuset, more workers than cores only compete for the same core)."""
+    if settings.media_workers >= 0:
+        return settings.media_workers
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 class EmbeddedEngine:
