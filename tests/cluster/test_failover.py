@@ -16,9 +16,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from podium.media.analysis import read_wav, tone_wav
 from tests.api.helpers import Member, members, ok
 from tests.cluster.conftest import cluster_settings, on
 from tests.conftest import POSTGRES_URL, Server, _free_port, run_server
+from tests.e2e.audio import dominant
+from tests.e2e.test_bots import _bot, _line
 from tests.realtime.helpers import (
     assert_gapless,
     assert_matches_fresh_view,
@@ -29,6 +32,12 @@ from tests.realtime.helpers import (
 )
 
 RESUME_DEADLINE = 5.0  # the issue's promise: clients of a dead node resume within 5 s
+
+
+async def _until(proc: asyncio.subprocess.Process, prefix: str, timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout):
+        while not (await _line(proc, timeout)).startswith(prefix):
+            pass
 
 
 class Proxy:
@@ -148,3 +157,49 @@ async def test_the_room_and_its_clients_move_on_when_a_node_dies(tmp_path: Path)
         await assert_matches_fresh_view(h, host)
         await assert_matches_fresh_view(f, fan)
         await proxy.close()
+
+
+async def test_bots_on_a_dead_node_come_back_with_their_audio_on_another(
+        tmp_path: Path) -> None:
+    """`podium bot` processes reconnect by themselves: the socket resumes on node B and the
+    audio (the embedded engine's, which died with node A) is connected again through B."""
+    tone = tmp_path / "tone.wav"
+    tone_wav(str(tone), 440, 2.0)
+    heard_wav = tmp_path / "heard.wav"
+    shared = cluster_settings()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with run_server(tmp_path / "b", "postgres", clock_start=time.time(), **shared) as b, \
+            node_process(tmp_path / "a", shared) as (proc_a, port_a):
+        proxy = Proxy(port_a)
+        await proxy.start()
+        via = f"http://127.0.0.1:{proxy.port}"
+        host, fan = await members(b, "host", "fan")
+        rid = ok(await Member(Server(via, b.services, b.clock, b.settings), host.account,
+                              host.token).http.post("/rooms", json={"title": "Radio"}), 201)["id"]
+        speaker = await _bot("speak", "--server", via, "--token", host.token, "--room", rid,
+                             "--file", str(tone), "--seconds", "60")
+        listener = await _bot("listen", "--server", via, "--token", fan.token, "--room", rid,
+                              "--seconds", "25", "--out", str(heard_wav))
+        try:
+            await _until(speaker, "speaking")
+            await _until(listener, "listening")
+            proc_a.send_signal(signal.SIGKILL)
+            await proc_a.wait()
+            proxy.target = b.settings.port
+            # Both reconnect through B; the listener then hears the speaker again.
+            await _until(speaker, "audio reconnected", RESUME_DEADLINE * 3)
+            await _until(listener, "audio reconnected", RESUME_DEADLINE * 3)
+            live = b.services.rooms.rooms[rid]
+            assert {host.id, fan.id} <= set(live.state.members)  # nobody was dropped
+            await _until(listener, "saved", 60)
+            assert await listener.wait() == 0
+            heard = read_wav(str(heard_wav))
+            tail = heard[-48000 * 2:]  # the last two seconds, long after the reconnection
+            assert abs(dominant(tail) - 440) <= 5, "the speaker is not heard through node B"
+        finally:
+            for proc in (speaker, listener):
+                if proc.returncode is None:
+                    proc.kill()
+                await proc.wait()
+            await proxy.close()

@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from podium.client import PodiumClient, PodiumError, Realtime
@@ -49,13 +50,62 @@ async def take_stage(rt: Realtime) -> None:
     await rt.wait_for(lambda: rt.my_role() in ("moderator", "speaker"))
 
 
-async def _run_for(seconds: float | None, stop: asyncio.Event, rt: Realtime) -> None:
-    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(rt.closed.wait())]
+async def _run_for(seconds: float | None, stop: asyncio.Event, rt: Realtime,
+                   audio: Audio) -> None:
+    """Run until ``seconds`` pass or ``stop``; the socket and the audio reconnect meanwhile
+    (e.g. when the node they were on dies), and a failure to reconnect ends the run."""
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(rt.stay_connected()),
+             asyncio.create_task(audio.keep(rt))]
     try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # a reconnection that gave up raises here
     finally:
         for task in waits:
             task.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+class Audio:
+    """The bot's one peer connection, made again when it fails or its node went away."""
+
+    CHECK_SECONDS = 1.0
+
+    def __init__(self, peer: Any, on_new: Callable[[Any], None] = lambda peer: None) -> None:
+        self.peer = peer
+        self.on_new = on_new
+        self.earlier: list[Any] = []  # what earlier connections recorded (int16 arrays)
+
+    def save_recording(self, path: str) -> None:
+        """Everything heard, over every connection, as one WAV (48 kHz mono)."""
+        import wave
+
+        import numpy as np
+
+        with wave.open(path, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(48000)
+            out.writeframes(np.concatenate([*self.earlier, self.peer.recorded()]).tobytes())
+
+    async def keep(self, rt: Realtime) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):  # check the peer's state now and then
+                await asyncio.wait_for(rt.moved.wait(), self.CHECK_SECONDS)
+            failed = self.peer.connection_state in ("failed", "closed")
+            if not (rt.moved.is_set() or failed) or rt.closed.is_set():
+                continue
+            rt.moved.clear()
+            try:
+                peer = await connect_audio(rt)
+            except (PodiumError, TimeoutError, OSError) as exc:
+                print(f"audio: reconnecting failed ({exc}); retrying", file=sys.stderr, flush=True)
+                continue
+            old, self.peer = self.peer, peer
+            self.earlier.append(old.recorded())
+            await old.close()
+            self.on_new(peer)
+            print("audio reconnected", flush=True)
 
 
 def _stop_event() -> asyncio.Event:
@@ -73,33 +123,34 @@ async def speak(args: argparse.Namespace) -> None:
         room_id = args.room or (await client.create_room(args.create))["id"]
         print(room_id, flush=True)
         rt = await client.connect()
-        peer = None
+        audio = None
         try:
             await rt.join(room_id)
-            peer = await connect_audio(rt)
+            audio = Audio(await connect_audio(rt),
+                          lambda peer: peer.play_file(args.file, loop=True))
             await take_stage(rt)
-            peer.play_file(args.file, loop=True)
+            audio.on_new(audio.peer)
             print(f"speaking in room {room_id}", flush=True)
-            await _run_for(args.seconds, stop, rt)
+            await _run_for(args.seconds, stop, rt, audio)
         finally:
-            await _leave(rt, peer)
+            await _leave(rt, audio.peer if audio else None)
 
 
 async def listen(args: argparse.Namespace) -> None:
     stop = _stop_event()
     async with PodiumClient(args.server, args.token) as client:
         rt = await client.connect()
-        peer = None
+        audio = None
         try:
             await rt.join(args.room)
             print(args.room, flush=True)
-            peer = await connect_audio(rt)
+            audio = Audio(await connect_audio(rt))
             print(f"listening in room {args.room}", flush=True)
-            await _run_for(args.seconds, stop, rt)
-            peer.save_recording(args.out)
+            await _run_for(args.seconds, stop, rt, audio)
+            audio.save_recording(args.out)
             print(f"saved {args.out}", flush=True)
         finally:
-            await _leave(rt, peer)
+            await _leave(rt, audio.peer if audio else None)
 
 
 async def _leave(rt: Realtime, peer: Any) -> None:

@@ -102,6 +102,10 @@ class Realtime:
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
+        self._closing = False
+        # Set when a reconnection got a new session (another node, or the old one forgotten):
+        # media connected through the old node may be gone too (see podium.cli.bot).
+        self.moved = asyncio.Event()
 
     def _url(self) -> str:
         base = self.client.server.replace("http://", "ws://").replace("https://", "wss://")
@@ -124,6 +128,8 @@ class Realtime:
         if hello.get("type") != "hello":
             raise PodiumError(0, hello.get("error", "bad_hello"), str(hello))
         self.resumed = bool(hello["resumed"])
+        if self.session is not None and hello["session"] != self.session:
+            self.moved.set()
         self.session = hello["session"]
         self.user = hello["user"]
         if not self.resumed:
@@ -146,7 +152,25 @@ class Realtime:
         self._fail_pending(PodiumError(0, "disconnected", "The connection closed."))
 
     async def close(self) -> None:
+        self._closing = True
         await self.drop()
+
+    async def stay_connected(self, give_up_after: float = 60.0) -> None:
+        """Reopen the socket whenever it drops (resuming, on any node of the server) until
+        ``close()``; raises the last error once reconnecting has failed for ``give_up_after``."""
+        pause = iter((0.1, 0.25, 0.5, 1.0, 2.0))
+        while not self._closing:
+            await self.closed.wait()
+            started = time.monotonic()
+            while not self._closing:
+                try:
+                    await self.open()
+                    pause = iter((0.1, 0.25, 0.5, 1.0, 2.0))
+                    break
+                except (OSError, TimeoutError, websockets.WebSocketException, PodiumError):
+                    if time.monotonic() - started > give_up_after:
+                        raise
+                    await asyncio.sleep(next(pause, 2.0))  # back off between attempts
 
     def _fail_pending(self, error: Exception) -> None:
         for future in self._replies.values():

@@ -88,7 +88,10 @@ export function roomView(ctx, roomId) {
       if (sameSession) snapshotTimer = setTimeout(join, SNAPSHOT_WAIT_MS); // a snapshot should follow
       else join();
     }
-    if (mediaStarted && (media.state === "failed" || media.state === "closed")) connectAudio();
+    // A new session may be another node (the one we were on is gone, and our audio with it).
+    if (mediaStarted && (!sameSession || media.state === "failed" || media.state === "closed")) {
+      connectAudio();
+    }
   }
 
   function onMediaState(e) {
