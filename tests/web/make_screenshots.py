@@ -134,7 +134,8 @@ async def capture(server: Any, pw: Any, out: Path, tmp: Path) -> list[Path]:
                 await page.locator(".hand-row").nth(2).wait_for()
                 live = server.services.rooms.rooms[room_id]
                 speaking = [m.user_id for m in live.state.stage[:3:2]]
-                await server.services.rooms._send(live, {"type": "speaking", "user_ids": speaking})
+                # As the media engine reports it: these people are loud.
+                await server.services.rooms._on_levels(live.room_id, dict.fromkeys(speaking, 0.5))
                 await page.locator(".member.is-speaking").nth(1).wait_for()
                 await page.evaluate("document.activeElement && document.activeElement.blur()")
                 path = out / f"room-{width}{suffix}.png"

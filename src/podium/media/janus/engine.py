@@ -113,6 +113,7 @@ class JanusEngine:
         # Several nodes drive the same Janus instances (set by the app in cluster mode).
         self.shared = settings.event_bus == "redis"
         self.topology_lock: Callable[[str], contextlib.AbstractAsyncContextManager[Any]] = _no_lock
+        self.healing = True  # shared: look for lost cascades every HEAL_SECONDS
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -306,10 +307,12 @@ class JanusEngine:
         while True:
             await asyncio.sleep(HEAL_SECONDS)  # a periodic check, not synchronisation
             for room_id in list(self._rooms):
+                if not self.healing:
+                    break
                 try:
                     await self.heal(room_id)
-                except Exception:  # noqa: BLE001 - an instance may be down; next time
-                    log.exception("janus: healing room %s failed", room_id)
+                except Exception as exc:  # noqa: BLE001 - an instance may be down; next time
+                    log.warning("janus: healing room %s failed: %s", room_id, exc)
 
     async def _find_bridges(self, room: _Room) -> None:
         janus_room = shared_room_id(room.room_id)
