@@ -221,3 +221,34 @@ async def test_a_change_that_never_reached_the_log_is_undone_on_its_node(
     await h.send("set_muted", muted=True)
     await eventually(lambda: b.services.rooms.rooms[rid].state.members[host.id].muted)
     assert a.services.rooms.rooms[rid].state == b.services.rooms.rooms[rid].state
+
+
+async def test_a_node_whose_reader_lags_numbers_its_events_after_the_log(
+        nodes: tuple[Server, Server], monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = nodes
+    host, fan = await members(a, "host", "fan")
+    rid = ok(await host.http.post("/rooms", json={"title": "Lag"}), 201)["id"]
+    h = await connected(host, rid)  # A
+    f = await connected(on(b, fan), rid)  # B
+    await marker(h, f)
+    log_b = b.services.rooms.log
+    assert isinstance(log_b, RedisRoomLog)
+    entered, gate = asyncio.Event(), asyncio.Event()
+    real = log_b._read_once
+
+    async def held() -> None:  # B stops publishing the log for a while
+        entered.set()
+        await gate.wait()
+        await real()
+
+    monkeypatch.setattr(log_b, "_read_once", held)
+    await asyncio.wait_for(entered.wait(), 5)
+    muted = await toggle_mute(h)  # on A; B has not read it yet
+    await f.send("raise_hand", timeout=30)  # on B: its copy catches up from the log first
+    gate.set()
+    await h.wait_for(lambda: h.room is not None and len(h.room["hands"]) == 1)
+    await marker(h, f)
+    assert f.room is not None and f.room["stage"][0]["muted"] is not muted  # marker flipped it
+    for rt in (h, f):
+        got = [fr["rev"] for fr in rt.events if fr["type"] == "event"]
+        assert got == sorted(set(got)), "a revision was used twice or out of order"

@@ -188,7 +188,15 @@ class RedisRoomLog:
                                            float(fields[b"n"]))
             except RoomError:  # cannot happen for an entry a node applied; keep the copy
                 log.error("room %s: entry %s refused on replay", live.room_id, _str(entry_id))
-        self.replicas.replicated(live, events, json.loads(fields[b"o"]))
+        out = json.loads(fields[b"o"])
+        for topic, message in out:
+            if topic.startswith("room:"):
+                # The revisions (and who is speaking) move with the state, not when the reader
+                # gets to publishing: a command made here next must number its events after these.
+                live.rev = max(live.rev, int(message["rev"]))
+                if message["event"].get("type") == "speaking":
+                    live.speaking = frozenset(message["event"]["user_ids"])
+        self.replicas.replicated(live, events, out)
         return bool(raw)
 
     # Writing ------------------------------------------------------------------------
@@ -211,8 +219,8 @@ class RedisRoomLog:
             if live.room_id in self._stale:  # a change of ours never reached the log
                 self._stale.discard(live.room_id)
                 await self._reload(live)
-            for entry_id, fields in missed:
-                if self._apply(live, _id(entry_id), fields):
+            for entry_id, flat in missed:  # a script's XRANGE: [id, [field, value, ...]]
+                if self._apply(live, _id(entry_id), dict(zip(flat[::2], flat[1::2]))):
                     await self.replicas.after_change(live)
             yield
         finally:

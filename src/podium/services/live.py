@@ -88,10 +88,10 @@ class LiveRoom:
         if self.replay and rev <= self.replay[-1][0]:
             return
         self.replay.append((rev, message))
-        self.rev = max(self.rev, rev)
         event = message["event"]
-        if event.get("type") == "speaking":
+        if event.get("type") == "speaking" and rev >= self.rev:  # not behind a newer one
             self.speaking = frozenset(event["user_ids"])
+        self.rev = max(self.rev, rev)
 
     def events_after(self, rev: int, user_id: int) -> list[dict[str, Any]] | None:
         """Room events after ``rev`` that ``user_id`` may see; None if some are gone."""
