@@ -169,6 +169,10 @@ async def main(args: argparse.Namespace) -> None:
     while line := await reader.readline():
         command = line.decode().strip()
         if command == "mark":
+            if batch is not None:
+                # Count what is already in the sockets: otherwise up to one tick (100 ms) of
+                # packets, more after a stall, lands in the wrong window (loss came out < 0).
+                batch.drain()
             emit({**snapshot(listeners), "syscalls": batch.syscalls if batch else None})
             if args.profile and profiler is None:
                 import cProfile
