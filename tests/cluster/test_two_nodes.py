@@ -127,7 +127,7 @@ async def test_a_client_resumes_on_the_other_node_with_exactly_what_it_missed(
 
     f.client = on(b, fan).client  # the next connection goes to B, as after A's death
     await f.open()
-    assert f.resumed is True
+    assert f.resumed is True and f.moved.is_set()  # a new session, from the room's history
     await marker(h, f)
     replayed = seen[seen.index(last) + 1:]
     assert_gapless(replayed, last + 1)

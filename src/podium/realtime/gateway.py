@@ -208,7 +208,10 @@ class Gateway:
                     rev: int | None = None) -> None:
         await ws.accept()
         session, resumed = self._open_session(account, resume, last_seq, room, rev)
-        hello = {"type": "hello", "session": session.id, "resumed": resumed, "seq": session.seq,
+        # Resumed from the room's history (another node's session): own events were not kept.
+        moved = resumed and session.id != resume
+        hello = {"type": "hello", "session": session.id, "resumed": resumed, "moved": moved,
+                 "seq": session.seq,
                  "user": account.public(), "heartbeat": self.heartbeat}
         queue = session.attach()
         # Queue the replay (or snapshot) before the first await: an event published while the

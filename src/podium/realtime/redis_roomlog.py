@@ -220,7 +220,7 @@ class RedisRoomLog:
                 self._stale.discard(live.room_id)
                 await self._reload(live)
             for entry_id, flat in missed:  # a script's XRANGE: [id, [field, value, ...]]
-                if self._apply(live, _id(entry_id), dict(zip(flat[::2], flat[1::2]))):
+                if self._apply(live, _id(entry_id), dict(zip(flat[::2], flat[1::2], strict=True))):
                     await self.replicas.after_change(live)
             yield
         finally:

@@ -30,7 +30,9 @@ export function startNotifications(ctx) {
     const n = frame.notification;
     if (!(n.room_id && ctx.roomState && ctx.roomState.room_id === n.room_id)) ctx.toast(n.text);
   });
-  ctx.rt.addEventListener("hello", (e) => { if (!e.detail.resumed) refreshUnread(); });
+  ctx.rt.addEventListener("hello", (e) => {
+    if (!e.detail.resumed || e.detail.moved) refreshUnread(); // moved: notifications not replayed
+  });
   refreshUnread();
 }
 

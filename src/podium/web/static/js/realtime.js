@@ -128,7 +128,10 @@ export class Realtime extends EventTarget {
       this.connectedOnce = true;
       this.setStatus("open");
       this.dispatchEvent(new CustomEvent("hello", {
-        detail: { resumed: frame.resumed, sameSession, reconnect: wasConnected, user: frame.user },
+        detail: {
+          resumed: frame.resumed, moved: Boolean(frame.moved), sameSession,
+          reconnect: wasConnected, user: frame.user,
+        },
       }));
       this.resolveReady?.();
       return;
