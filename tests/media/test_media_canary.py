@@ -34,10 +34,14 @@ def test_pinned_versions() -> None:
     assert version("aioice") == "0.13.0"
 
 
-def test_sender_rtcp_reads_the_counters_we_refresh() -> None:
+def test_sender_rtcp_loop_is_what_the_fast_path_parks() -> None:
+    # fastpath.park_sender_reports parks aiortc's RTCP loop in its first self._send_rtcp;
+    # sender.stop() cancels that task, whose BYE then goes through self._send_rtcp too.
     source = inspect.getsource(RTCRtpSender._run_rtcp)
-    for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
-        assert f"self.__{name}" in source, name
+    assert "await self._send_rtcp(packets)" in source
+    assert "except asyncio.CancelledError:" in source and "RtcpByePacket(" in source
+    assert "self.__rtcp_task.cancel()" in inspect.getsource(RTCRtpSender.stop)
+    assert "self.__cname = parameters.rtcp.cname" in inspect.getsource(RTCRtpSender.send)
     # aiortc's RTP loop must wait on the track, which (SilentTrack) never yields.
     assert "_next_encoded_frame" in inspect.getsource(RTCRtpSender._run_rtp)
 
@@ -62,8 +66,7 @@ async def test_connected_peer_exposes_what_the_fast_path_takes(
     assert isinstance(pair.protocol.transport._sock, socket.socket)
     assert isinstance(pair.remote_addr, tuple)
     assert isinstance(sender._ssrc, int)
-    for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
-        assert hasattr(sender, f"_RTCRtpSender__{name}"), name
+    assert isinstance(sender._RTCRtpSender__cname, str)
     assert any(c.mimeType.lower() == "audio/opus" for c in peer.pc.getTransceivers()[0]._codecs)
     listener = take_over(peer.pc, 1, 0)  # what the host did: must work on this aiortc
     assert listener.ssrc == sender._ssrc and listener.pt in range(96, 128)
@@ -72,7 +75,7 @@ async def test_connected_peer_exposes_what_the_fast_path_takes(
     assert sock.getpeername() == pair.remote_addr  # connected to the nominated remote
     assert listener.srtp is not None  # libsrtp called directly (see test_direct_srtp...)
     assert "datagram_received" in vars(pair.protocol)  # listener RTCP dropped on arrival
-    assert "_send_rtcp" in vars(sender)  # sender reports thinned
+    assert "_send_rtcp" in vars(sender)  # aiortc's RTCP loop parked: the host sends SRs
 
 
 def test_pinned_pylibsrtp_and_direct_protect() -> None:
@@ -86,11 +89,7 @@ def test_pinned_pylibsrtp_and_direct_protect() -> None:
     assert fastpath.DIRECT_SRTP
 
 
-def test_sender_rtcp_and_datagrams_go_through_what_the_fast_path_wraps() -> None:
-    # aiortc's RTCP task sends through self._send_rtcp (an instance attribute wins), BYE too.
-    source = inspect.getsource(RTCRtpSender._run_rtcp)
-    assert "await self._send_rtcp(packets)" in source
-    assert "RtcpByePacket(" in source
+def test_datagrams_go_through_what_the_fast_path_wraps() -> None:
     # asyncio's datagram transport looks datagram_received up on the protocol per datagram,
     # and aioice hands everything that is not STUN to the connection (RTP and RTCP alike).
     assert "self._protocol.datagram_received(" in inspect.getsource(
@@ -101,7 +100,7 @@ def test_sender_rtcp_and_datagrams_go_through_what_the_fast_path_wraps() -> None
     )
 
 
-async def test_listener_rtcp_dropped_and_sender_reports_thinned() -> None:
+async def test_listener_rtcp_dropped_and_aiortc_sender_reports_parked() -> None:
     seen: list[bytes] = []
 
     class Protocol:
@@ -127,10 +126,13 @@ async def test_listener_rtcp_dropped_and_sender_reports_thinned() -> None:
     assert seen[-1] == rtcp
 
     sender = Sender()
-    fastpath.thin_sender_reports(sender)  # type: ignore[arg-type]
-    for _ in range(2 * fastpath.SR_EVERY):
-        await sender._send_rtcp(["sr"])
-    assert len(sender.sent) == 2
+    fastpath.park_sender_reports(sender)  # type: ignore[arg-type]
+    parked = asyncio.ensure_future(sender._send_rtcp(["sr"]))
+    await asyncio.sleep(0.01)
+    assert not parked.done() and sender.sent == []  # aiortc's loop waits here for good
+    await sender._podium_send_rtcp(["ours"])  # type: ignore[attr-defined]
+    assert sender.sent == [["ours"]]
+    parked.cancel()  # what sender.stop() does; then aiortc says goodbye
     bye = RtcpByePacket(sources=[1])
     await sender._send_rtcp([bye])
     assert sender.sent[-1] == [bye]
@@ -181,3 +183,23 @@ async def test_client_sender_takes_our_fec_encoder() -> None:
         assert "audio_level" in inspect.getsource(type(sender)._next_encoded_frame)
     finally:
         await peer.close()
+
+
+async def test_listeners_get_sender_reports_from_the_host(
+    engine: EmbeddedEngine, join: Join
+) -> None:
+    # aiortc's RTCP loop is parked; the host's one task must still send each listener an SR
+    # (with the fast path's counts) about every fastpath.SR_INTERVAL_SECONDS.
+    client = await join(1)
+    host = engine.pool
+    assert isinstance(host, PeerHost)
+    peer = host._rooms[ROOM].peers[1]
+    await wait_until(lambda: peer.listener is not None, what="fast path taken over")
+    assert peer.listener is not None
+    receiver = client._pc.getTransceivers()[0].receiver
+    await wait_until(
+        lambda: peer.listener.ssrc in receiver._RTCRtpReceiver__lsr,  # type: ignore[union-attr]
+        within=fastpath.SR_INTERVAL_SECONDS + 3,
+        what="an RTCP sender report at the listener",
+    )
+    assert peer.listener.packets > 0

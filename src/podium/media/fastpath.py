@@ -11,12 +11,14 @@ item is checked by ``tests/media/test_media_canary.py``):
 * ``RTCIceTransport._connection._nominated[1]``: aioice's selected ``CandidatePair``, whose
   ``protocol.transport`` is the asyncio datagram transport and ``remote_addr`` the peer;
 * ``RTCRtpTransceiver._codecs`` (the negotiated codecs: we need Opus's payload type);
-* ``RTCRtpSender._ssrc`` (announced in our SDP answer) and the private SR counters
-  (``_RTCRtpSender__ntp_timestamp`` etc.), refreshed about once a second so aiortc's own
-  RTCP task keeps sending sensible sender reports for the packets we send;
-* ``RTCRtpSender._send_rtcp`` (looked up on the instance by its RTCP task): wrapped so only
-  every ``SR_EVERY``-th report goes out (aiortc sends one every 0.5-1.5 s; RFC 3550's
-  minimum interval is 5 s). BYE always goes out;
+* ``RTCRtpSender._ssrc`` (announced in our SDP answer) and its private ``__cname``;
+* ``RTCRtpSender._send_rtcp`` (looked up on the instance by its RTCP task): replaced so that
+  aiortc's per-peer RTCP loop parks at its first report and never wakes again (a timer and
+  a report per peer per 0.5-1.5 s were a good part of a listener's fixed cost). The host
+  sends each listener's sender report itself, from one task, about every
+  ``SR_INTERVAL_SECONDS`` (RFC 3550's minimum interval), with the numbers of what the fast
+  path sent (``Listener.sender_report``). A BYE (``sender.stop()`` cancels the parked loop)
+  still goes out through aiortc;
 * aioice's ``StunProtocol.datagram_received`` of the nominated pair (looked up on the
   instance by asyncio): wrapped so RTCP from someone who is not heard is dropped at once.
   Nothing uses a listener's receiver reports, and each one otherwise costs a failed STUN
@@ -24,7 +26,7 @@ item is checked by ``tests/media/test_media_canary.py``):
   keep tracking its SRTP rollover counter for when the user is heard later).
 
 Per listener, aiortc's RTCP (its sender reports, the listener's reports) cost about as much
-CPU as sending it 50 packets a second; these two cuts halve that.
+CPU as sending it 50 packets a second; these two cuts remove most of it.
 
 aiortc's sender keeps its track, but that track never yields (``SilentTrack``), so aiortc
 itself sends no RTP; its RTCP task, ICE consent checks and DTLS stay alive as usual.
@@ -41,7 +43,13 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.clock import current_ntp_time
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtp import RtcpByePacket
+from aiortc.rtp import (
+    RtcpByePacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
+)
 from av.frame import Frame
 from av.packet import Packet
 from pylibsrtp import Session
@@ -49,9 +57,8 @@ from pylibsrtp import Session
 RTP_VERSION = 0x80
 TS_MASK = 0xFFFFFFFF
 _HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
-_SR_FIELDS = ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count")
 ICE_COMPONENT_RTP = 1
-SR_EVERY = 5
+SR_INTERVAL_SECONDS = 5.0
 
 
 class FastPathError(Exception):
@@ -112,11 +119,23 @@ class Listener:
         """The single send (a mix-minus)."""
         fan_out((self,), payload, pos)
 
-    def refresh_sender_report(self) -> None:
-        """Feed aiortc's RTCP task the numbers of what we actually sent (about once a second)."""
-        values = (current_ntp_time(), self.last_pos & TS_MASK, self.packets, self.octets)
-        for name, value in zip(_SR_FIELDS, values, strict=True):
-            setattr(self._sender, f"_RTCRtpSender__{name}", value)
+    async def sender_report(self) -> None:
+        """One RTCP SR (+ SDES CNAME) with the numbers of what the fast path sent."""
+        sender = self._sender
+        info = RtcpSenderInfo(
+            ntp_timestamp=current_ntp_time(),
+            rtp_timestamp=self.last_pos & TS_MASK,
+            packet_count=self.packets & 0xFFFFFFFF,
+            octet_count=self.octets & 0xFFFFFFFF,
+        )
+        packets: list[Any] = [RtcpSrPacket(ssrc=self.ssrc, sender_info=info)]
+        cname = getattr(sender, "_RTCRtpSender__cname", None)
+        if cname:
+            item = (1, str(cname).encode())
+            packets.append(RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=self.ssrc, items=[item])]))
+        send = getattr(sender, "_podium_send_rtcp", None)
+        if send is not None:
+            await send(packets)
 
 
 # -- libsrtp, called directly ------------------------------------------------------------------
@@ -262,7 +281,7 @@ def take_over(pc: RTCPeerConnection, uid: int, seq: int) -> Listener:
     pt = payload_type(transceivers[0]._codecs)
     listener = Listener(uid, session, sender_for(pair), sender, pt, seq)
     drop_listener_rtcp(pair.protocol, listener)
-    thin_sender_reports(sender)
+    park_sender_reports(sender)
     return listener
 
 
@@ -283,16 +302,21 @@ def drop_listener_rtcp(protocol: Any, listener: Listener) -> None:
     protocol.datagram_received = datagram_received
 
 
-def thin_sender_reports(sender: RTCRtpSender) -> None:
-    """Let through every ``SR_EVERY``-th of aiortc's RTCP reports (and every BYE)."""
+def park_sender_reports(sender: RTCRtpSender) -> None:
+    """Stop aiortc's per-peer RTCP loop at its first report (see the module docstring).
+
+    aiortc's own ``_send_rtcp`` stays reachable as ``_podium_send_rtcp`` for our reports.
+    """
+    if "_podium_send_rtcp" in vars(sender):
+        return  # already parked
     original = sender._send_rtcp
-    count = 0
+    setattr(sender, "_podium_send_rtcp", original)  # noqa: B010
 
     async def send_rtcp(packets: list[Any]) -> None:
-        nonlocal count
-        count += 1
-        if count % SR_EVERY == 1 or any(isinstance(p, RtcpByePacket) for p in packets):
-            await original(packets)
+        if any(isinstance(p, RtcpByePacket) for p in packets):
+            await original(packets)  # sender.stop(): goodbye as usual
+            return
+        await asyncio.get_running_loop().create_future()  # parked until stop() cancels it
 
     setattr(sender, "_send_rtcp", send_rtcp)  # noqa: B010 (method override)
 

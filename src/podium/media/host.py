@@ -31,6 +31,7 @@ from aiortc.rtp import RtpPacket
 from podium.media import ice, tasks
 from podium.media.engine import MediaEngineError
 from podium.media.fastpath import (
+    SR_INTERVAL_SECONDS,
     FastPathError,
     Listener,
     SilentTrack,
@@ -48,7 +49,8 @@ RtpSink = Callable[[str, int, int, bytes], None]
 GoneSink = Callable[[str, int, int], None]
 """(room_id, user_id, peer_id) when a peer failed or was closed by the remote side."""
 
-SR_REFRESH_SECONDS = 1.0
+SR_TICK_SECONDS = 1.0
+SR_SLICES = round(SR_INTERVAL_SECONDS / SR_TICK_SECONDS)  # each peer's turn every 5 ticks
 _NOBODY: frozenset[int] = frozenset()
 
 
@@ -221,7 +223,7 @@ class PeerHost:
             return
         self._place(room, peer.listener)
         if self._sr_task is None:
-            self._sr_task = asyncio.create_task(self._refresh_sender_reports())
+            self._sr_task = asyncio.create_task(self._send_sender_reports())
 
     def _place(self, room: _Room, lis: Listener) -> None:
         """Put a sender on the shared list or off it (heard), never overlapping in time."""
@@ -259,13 +261,24 @@ class PeerHost:
         peer.track.stop()
         await peer.pc.close()
 
-    async def _refresh_sender_reports(self) -> None:
+    async def _send_sender_reports(self) -> None:
+        """Every fast-path sender's RTCP SR, about every ``SR_INTERVAL_SECONDS``, from one task
+        (aiortc's per-peer RTCP loops are parked: ``fastpath.park_sender_reports``)."""
+        tick = 0
         while self._rooms:
-            await asyncio.sleep(SR_REFRESH_SECONDS)
-            for room in self._rooms.values():
-                for peer in room.peers.values():
-                    if peer.listener is not None:
-                        peer.listener.refresh_sender_report()
+            await asyncio.sleep(SR_TICK_SECONDS)
+            tick += 1
+            due = [
+                peer.listener
+                for room in list(self._rooms.values())
+                for peer in list(room.peers.values())
+                if peer.listener is not None and peer.peer_id % SR_SLICES == tick % SR_SLICES
+            ]
+            for listener in due:
+                try:
+                    await listener.sender_report()
+                except Exception:  # a peer closing meanwhile: its next report is moot
+                    log.debug("sender report failed", exc_info=True)
         self._sr_task = None  # restarted by the next connected peer
 
     # -- uplink audio ------------------------------------------------------------------------
