@@ -42,7 +42,11 @@ async def test_speaker_on_node_a_listeners_on_node_b_over_two_instances(
         ear_rt, ear = await _member(b, "ear", rid)
         engine_b = b.services.media
         assert isinstance(engine_b, JanusEngine)
-        assert {m.instance for m in engine_b._rooms[rid].members.values()} == {0, 1}
+        placed = engine_b._rooms[rid].members
+        # Least loaded counts every node's participants: the host (node A) is on instance 0,
+        # so node B's first listener goes to instance 1, its second back to 0.
+        assert placed[guest_rt.user["id"]].instance == 1
+        assert placed[ear_rt.user["id"]].instance == 0
         peers = ((ear_rt, ear), (guest_rt, guest), (host_rt, host_peer))
         try:
             for listener in (ear, guest):  # both instances hear the speaker on A

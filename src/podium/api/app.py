@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -80,8 +81,12 @@ def build_services(settings: Settings, clock: Clock, media: MediaEngine | None =
 
         roomlog = RedisRoomLog(settings.redis_url, local, clock, settings.redis_prefix)
         rooms_service.log = roomlog
-        if hasattr(media, "topology_lock"):  # the Janus engine: bridges shared by the nodes
+        from podium.media.janus.engine import JanusEngine
+
+        if isinstance(media, JanusEngine):  # bridges and load shared by the nodes
             media.topology_lock = roomlog.mutex
+            media.others_load = functools.partial(roomlog.others_load, "janus")
+            media.report_load = functools.partial(roomlog.report_load, "janus")
     limiter = RateLimiter(clock, settings)
     if redis_bus is not None:  # several nodes: one budget per caller across all of them
         from podium.services.ratelimit_redis import RedisRateLimiter

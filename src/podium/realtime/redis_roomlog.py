@@ -48,6 +48,7 @@ CHECKPOINT_EVERY = 200  # entries between checkpoints of a room's state
 MAX_ENTRIES = 10_000  # entries kept per room log (approximate trim)
 ENDED_TTL = 3600  # an ended room's log stays this long for late readers
 PUBLISH_WAIT = 2.0  # how long a commit waits for this node to publish its own entry
+LOAD_TTL_MS = 15_000  # a node's load figures last this long unless reported again
 
 # One round trip each way per change. Take the lock and read what we have not applied yet:
 # KEYS = lock, log; ARGV = token, lease ms, last applied id. Nil if someone else holds it.
@@ -227,6 +228,29 @@ class RedisRoomLog:
             if self._tokens.pop(live.room_id, None) is not None:  # commit() did not release
                 with contextlib.suppress(Exception):
                     await self._redis.eval(RELEASE, 1, lock, token)
+
+    async def report_load(self, kind: str, counts: dict[int, int]) -> None:
+        """This node's load figures (e.g. participants per Janus instance); they expire unless
+        reported again within LOAD_TTL_MS, so a dead node's count stops after a while."""
+        await self._redis.set(self._key("load", kind, self.node), json.dumps(counts),
+                              px=LOAD_TTL_MS)
+        await self._redis.sadd(self._key("load", kind), self.node)
+
+    async def others_load(self, kind: str) -> dict[int, int]:
+        """The sum of the other live nodes' last load figures."""
+        nodes = [n.decode() for n in await self._redis.smembers(self._key("load", kind))]
+        nodes = [n for n in nodes if n != self.node]
+        total: dict[int, int] = {}
+        if not nodes:
+            return total
+        values = await self._redis.mget([self._key("load", kind, n) for n in nodes])
+        for node, raw in zip(nodes, values, strict=True):
+            if raw is None:
+                await self._redis.srem(self._key("load", kind), node)  # expired: gone
+                continue
+            for index, count in json.loads(raw).items():
+                total[int(index)] = total.get(int(index), 0) + int(count)
+        return total
 
     @contextlib.asynccontextmanager
     async def mutex(self, name: str) -> AsyncIterator[None]:

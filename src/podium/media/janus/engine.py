@@ -114,6 +114,10 @@ class JanusEngine:
         self.shared = settings.event_bus == "redis"
         self.topology_lock: Callable[[str], contextlib.AbstractAsyncContextManager[Any]] = _no_lock
         self.healing = True  # shared: look for lost cascades every HEAL_SECONDS
+        # Shared: how many participants the *other* nodes placed on each instance, so "least
+        # loaded" counts everyone's (set by the app; see RedisRoomLog.loads).
+        self.others_load: Callable[[], Any] | None = None
+        self.report_load: Callable[[dict[int, int]], Any] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -184,7 +188,7 @@ class JanusEngine:
         check_offer(offer)
         await self.disconnect(room_id, user_id)  # one peer per user: replace
         room = self._rooms.setdefault(room_id, _Room(room_id))
-        index = min(range(len(self._sessions)), key=self._load)
+        index = await self._least_loaded()
         session = self._sessions[index]
         muted = user_id not in self._heard.get(room_id, _NOBODY)
         try:
@@ -213,6 +217,7 @@ class JanusEngine:
             raise MediaEngineError("the peer was closed while connecting")
         if member.muted != (user_id not in self._heard.get(room_id, _NOBODY)):
             await self._apply_mute(room, member)  # the heard set changed while joining
+        await self._share_load()
         return SessionDescription(sdp=str(jsep["sdp"]), type="answer")
 
     async def disconnect(self, room_id: str, user_id: int) -> None:
@@ -249,6 +254,19 @@ class JanusEngine:
             self._rooms.pop(room_id, None)
 
     # -- bridges -----------------------------------------------------------------------------
+
+    async def _least_loaded(self) -> int:
+        others: dict[int, int] = {}
+        if self.others_load is not None:
+            with contextlib.suppress(Exception):  # without the others' figures, ours decide
+                others = await self.others_load()
+        return min(range(len(self._sessions)),
+                   key=lambda i: (self._load(i) + others.get(i, 0), i))
+
+    async def _share_load(self) -> None:
+        if self.report_load is not None:
+            with contextlib.suppress(Exception):
+                await self.report_load({i: self._load(i) for i in range(len(self._sessions))})
 
     def _load(self, index: int) -> int:
         return sum(
@@ -306,6 +324,7 @@ class JanusEngine:
     async def _heal_forever(self) -> None:
         while True:
             await asyncio.sleep(HEAL_SECONDS)  # a periodic check, not synchronisation
+            await self._share_load()  # also keeps our figures from expiring
             for room_id in list(self._rooms):
                 if not self.healing:
                     break
