@@ -81,9 +81,10 @@ def use_podium_ref(ref: str) -> str:
 class Child:
     """A subprocess whose stdout is read as JSON lines, with timeouts."""
 
-    def __init__(self, argv: list[str], name: str, log_dir: Path) -> None:
+    def __init__(self, argv: list[str], name: str, log_dir: Path, tag: str = "") -> None:
         self.name = name
-        self.err = (log_dir / f"{name}.err").open("w")
+        # one log per case and process (a later case must not overwrite an earlier one's)
+        self.err = (log_dir / f"{tag}{name}.err").open("w")
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, env=CHILD_ENV
         )
@@ -157,6 +158,13 @@ class Case:
     timed_joins: int = 0
 
     @property
+    def tag(self) -> str:
+        """Prefix of this case's log files, e.g. ``podium-s5-n2000-``."""
+        if self.target == "podium":
+            return f"podium-s{self.speakers}-n{self.n}-"
+        return f"janus-{self.janus_loops or 'default'}-n{self.n}-"
+
+    @property
     def label(self) -> str:
         if self.target == "podium":
             return f"podium S={self.speakers}"
@@ -203,23 +211,23 @@ def start_target(case: Case, env: Env) -> tuple[Child, Child]:
         server = Child(
             pinned(SERVER_CORE, [PY, str(HERE / "bench_server.py"), "--engine", env.engine,
                                  "--speakers", str(case.speakers), "--socket", SOCKET]),
-            "server", env.log_dir,
+            "server", env.log_dir, case.tag,
         )  # fmt: skip
         server.event(30)
         feeder = Child(
             pinned(LOAD_CORE, [PY, str(HERE / "feeder.py"), "podium", "--wav", env.wav,
                                "--speakers", str(case.speakers), "--socket", SOCKET]),
-            "feeder", env.log_dir,
+            "feeder", env.log_dir, case.tag,
         )  # fmt: skip
     else:
         conf = janus_conf(case.janus_loops, env.log_dir)
         argv = ["janus", "-F", str(conf), "-C", str(conf / "janus.jcfg"), "-N", "-o",
                 "-L", str(env.log_dir / "janus.log")]  # fmt: skip
-        server = Child(pinned(SERVER_CORE, argv), "janus", env.log_dir)
+        server = Child(pinned(SERVER_CORE, argv), "janus", env.log_dir, case.tag)
         wait_port(JANUS_HTTP, 20)
         feeder = Child(
             pinned(LOAD_CORE, [PY, str(HERE / "feeder.py"), "rtp", "--wav", env.wav]),
-            "feeder", env.log_dir,
+            "feeder", env.log_dir, case.tag,
         )  # fmt: skip
     feeder.event(60)
     time.sleep(1.0)
@@ -237,7 +245,7 @@ def start_loadgens(case: Case, env: Env) -> list[Child]:
                 "--setup-timeout", str(env.setup_timeout),
                 "--timed-joins", str(case.timed_joins if i == 0 else 0),
                 "--ice-host", "127.0.0.1" if case.target == "podium" else "127.0.0.2"]  # fmt: skip
-        children.append(Child(pinned(LOAD_CORE, argv), f"loadgen{i}", env.log_dir))
+        children.append(Child(pinned(LOAD_CORE, argv), f"loadgen{i}", env.log_dir, case.tag))
         uid += size
     return children
 
