@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -24,14 +25,21 @@ def cluster_settings() -> dict[str, object]:
             "redis_prefix": f"t{secrets.token_hex(4)}:"}
 
 
-@pytest.fixture
-async def nodes(tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
-    shared = cluster_settings()
+@contextlib.asynccontextmanager
+async def two_nodes(tmp_path: Path, **extra: object) -> AsyncIterator[tuple[Server, Server]]:
+    """Nodes A and B on one PostgreSQL and one Redis (``extra``: settings both share)."""
+    shared = {**cluster_settings(), **extra}
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
     async with run_server(tmp_path / "a", "postgres", **shared) as a, \
             run_server(tmp_path / "b", "postgres", reset_db=False, **shared) as b:
         yield a, b
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
+    async with two_nodes(tmp_path) as pair:
+        yield pair
 
 
 def on(node: Server, m: Member) -> Member:

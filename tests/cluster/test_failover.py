@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from podium.media.analysis import read_wav, tone_wav
@@ -107,7 +108,21 @@ async def node_process(tmp_path: Path, shared: dict[str, object]) -> AsyncIterat
         await proc.wait()
 
 
-async def test_the_room_and_its_clients_move_on_when_a_node_dies(tmp_path: Path) -> None:
+@dataclass
+class Cluster:
+    b: Server  # the node that survives, in this process
+    proc_a: asyncio.subprocess.Process  # the node that dies
+    proxy: Proxy  # the load balancer: sends everyone to A until told otherwise
+    via: Server  # B's services, reached through the proxy
+
+    async def kill_a(self) -> None:
+        self.proc_a.send_signal(signal.SIGKILL)
+        await self.proc_a.wait()
+        self.proxy.target = self.b.settings.port  # nobody is sent to A any more
+
+
+@contextlib.asynccontextmanager
+async def a_dies_later(tmp_path: Path) -> AsyncIterator[Cluster]:
     shared = cluster_settings()
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -116,6 +131,15 @@ async def test_the_room_and_its_clients_move_on_when_a_node_dies(tmp_path: Path)
         proxy = Proxy(port_a)
         await proxy.start()
         via = Server(f"http://127.0.0.1:{proxy.port}", b.services, b.clock, b.settings)
+        try:
+            yield Cluster(b, proc_a, proxy, via)
+        finally:
+            await proxy.close()
+
+
+async def test_the_room_and_its_clients_move_on_when_a_node_dies(tmp_path: Path) -> None:
+    async with a_dies_later(tmp_path) as cluster:
+        b, via = cluster.b, cluster.via
         host, fan, watcher = await members(b, "host", "fan", "watcher")
         host_a, fan_a = Member(via, host.account, host.token), Member(via, fan.account, fan.token)
         rid = ok(await host_a.http.post("/rooms", json={"title": "Survives"}), 201)["id"]
@@ -125,10 +149,8 @@ async def test_the_room_and_its_clients_move_on_when_a_node_dies(tmp_path: Path)
         await marker(h, f, w)
         last_h, last_f = h.last_seq, f.last_seq
 
-        proc_a.send_signal(signal.SIGKILL)
         killed = time.monotonic()
-        await proc_a.wait()
-        proxy.target = b.settings.port  # the load balancer stops sending anyone to A
+        await cluster.kill_a()
         # While the A clients are away, the room goes on on B: a hand (for moderators only)
         # and a listener arriving.
         await w.send("raise_hand")
@@ -156,7 +178,6 @@ async def test_the_room_and_its_clients_move_on_when_a_node_dies(tmp_path: Path)
                    and fr["seq"] > last_f for fr in f.events)
         await assert_matches_fresh_view(h, host)
         await assert_matches_fresh_view(f, fan)
-        await proxy.close()
 
 
 async def test_bots_on_a_dead_node_come_back_with_their_audio_on_another(
@@ -166,17 +187,11 @@ async def test_bots_on_a_dead_node_come_back_with_their_audio_on_another(
     tone = tmp_path / "tone.wav"
     tone_wav(str(tone), 440, 2.0)
     heard_wav = tmp_path / "heard.wav"
-    shared = cluster_settings()
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    async with run_server(tmp_path / "b", "postgres", clock_start=time.time(), **shared) as b, \
-            node_process(tmp_path / "a", shared) as (proc_a, port_a):
-        proxy = Proxy(port_a)
-        await proxy.start()
-        via = f"http://127.0.0.1:{proxy.port}"
+    async with a_dies_later(tmp_path) as cluster:
+        b, via = cluster.b, cluster.via.url
         host, fan = await members(b, "host", "fan")
-        rid = ok(await Member(Server(via, b.services, b.clock, b.settings), host.account,
-                              host.token).http.post("/rooms", json={"title": "Radio"}), 201)["id"]
+        rid = ok(await Member(cluster.via, host.account, host.token).http.post(
+            "/rooms", json={"title": "Radio"}), 201)["id"]
         speaker = await _bot("speak", "--server", via, "--token", host.token, "--room", rid,
                              "--file", str(tone), "--seconds", "60")
         listener = await _bot("listen", "--server", via, "--token", fan.token, "--room", rid,
@@ -184,9 +199,7 @@ async def test_bots_on_a_dead_node_come_back_with_their_audio_on_another(
         try:
             await _until(speaker, "speaking")
             await _until(listener, "listening")
-            proc_a.send_signal(signal.SIGKILL)
-            await proc_a.wait()
-            proxy.target = b.settings.port
+            await cluster.kill_a()
             # Both reconnect through B; the listener then hears the speaker again.
             await _until(speaker, "audio reconnected", RESUME_DEADLINE * 3)
             await _until(listener, "audio reconnected", RESUME_DEADLINE * 3)
@@ -202,4 +215,3 @@ async def test_bots_on_a_dead_node_come_back_with_their_audio_on_another(
                 if proc.returncode is None:
                     proc.kill()
                 await proc.wait()
-            await proxy.close()

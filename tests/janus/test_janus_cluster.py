@@ -9,8 +9,7 @@ import pytest
 from podium.cli.bot import connect_audio
 from podium.media.analysis import tone_wav
 from podium.media.janus.engine import JanusEngine
-from tests.cluster.conftest import cluster_settings
-from tests.conftest import run_server
+from tests.cluster.conftest import two_nodes
 from tests.e2e.audio import dominant, hears, record_after
 from tests.janus.conftest import janus_settings
 from tests.janus.janusd import JanusProcess
@@ -25,11 +24,7 @@ async def test_speaker_on_node_a_listeners_on_node_b_over_two_instances(
     for freq in (440, 660):
         tones[freq] = str(tmp_path / f"tone{freq}.wav")
         tone_wav(tones[freq], freq, 2.0)
-    shared = {**cluster_settings(), **janus_settings(janus_pair)}
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-    async with run_server(tmp_path / "a", "postgres", **shared) as a, \
-            run_server(tmp_path / "b", "postgres", reset_db=False, **shared) as b:
+    async with two_nodes(tmp_path, **janus_settings(janus_pair)) as (a, b):
         host = await a.user("host")
         room = await host.create_room("Janus, two nodes")
         rid = room["id"]
@@ -80,11 +75,7 @@ async def test_cascades_lost_with_a_dead_node_are_rebuilt(
         tmp_path: Path, janus_pair: list[JanusProcess]) -> None:
     tone = str(tmp_path / "tone440.wav")
     tone_wav(tone, 440, 2.0)
-    shared = {**cluster_settings(), **janus_settings(janus_pair)}
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-    async with run_server(tmp_path / "a", "postgres", **shared) as a, \
-            run_server(tmp_path / "b", "postgres", reset_db=False, **shared) as b:
+    async with two_nodes(tmp_path, **janus_settings(janus_pair)) as (a, b):
         host = await b.user("host")
         room = await host.create_room("Janus, a node dies")
         rid = room["id"]
