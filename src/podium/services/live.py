@@ -9,6 +9,7 @@ from typing import Any
 
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.state import RoomState
+from podium.realtime.roomlog import Entry
 
 MAX_DELTA = 100  # audience names carried per batch; the count is always exact
 REPLAY_EVENTS = 5000  # room events kept for clients that resume (on any node)
@@ -75,7 +76,7 @@ class LiveRoom:
     speaking: frozenset[int] = frozenset()
     speaking_sent_at: float = 0.0
     summary_sent_at: float = 0.0
-    entry: Any = None  # the roomlog.Entry being made under the lock, if any
+    entry: Entry | None = None  # the change being made under the room's lock, if any
     # (rev, message) of the room's latest events, whoever made them: resume replays these.
     replay: deque[tuple[int, dict[str, Any]]] = field(
         default_factory=lambda: deque(maxlen=REPLAY_EVENTS))

@@ -406,7 +406,7 @@ class RoomService:
         return sorted(to)
 
     def _out(self, live: LiveRoom, topic: str, message: Message) -> None:
-        entry: Entry | None = live.entry
+        entry = live.entry
         if entry is None:
             raise RuntimeError("room messages are made under _writing()")
         entry.out.append((topic, message))
