@@ -134,8 +134,12 @@ async def capture(server: Any, pw: Any, out: Path, tmp: Path) -> list[Path]:
                 await page.locator(".hand-row").nth(2).wait_for()
                 live = server.services.rooms.rooms[room_id]
                 speaking = [m.user_id for m in live.state.stage[:3:2]]
-                # As the media engine reports it: these people are loud.
-                await server.services.rooms._on_levels(live.room_id, dict.fromkeys(speaking, 0.5))
+                # Show these two as speaking. Sent straight to the room, not through the engine's
+                # callback: the browser's own fake microphone keeps the engine reporting levels,
+                # and its rate-limited updates would race this one.
+                rooms = server.services.rooms
+                async with rooms._writing(live):
+                    rooms._send(live, {"type": "speaking", "user_ids": speaking})
                 await page.locator(".member.is-speaking").nth(1).wait_for()
                 await page.evaluate("document.activeElement && document.activeElement.blur()")
                 path = out / f"room-{width}{suffix}.png"
