@@ -252,3 +252,25 @@ async def test_a_node_whose_reader_lags_numbers_its_events_after_the_log(
     for rt in (h, f):
         got = [fr["rev"] for fr in rt.events if fr["type"] == "event"]
         assert got == sorted(set(got)), "a revision was used twice or out of order"
+
+
+async def test_members_gone_from_every_node_are_removed_by_the_leader(
+        nodes: tuple[Server, Server]) -> None:
+    a, b = nodes
+    host, fan, stay = await members(a, "host", "fan", "stay")
+    rid = ok(await host.http.post("/rooms", json={"title": "Presence"}), 201)["id"]
+    await connected(host, rid)  # held on A by its socket
+    await connected(on(b, stay), rid)  # held on B by its socket
+    ok(await on(b, fan).http.post(f"/rooms/{rid}/join"))  # on B over HTTP: seen once, then gone
+    b_log = b.services.rooms.log
+    assert isinstance(b_log, RedisRoomLog)
+    await b_log._housekeeping_once()  # what every node does each second: report its sightings
+    for node in nodes:
+        node.clock.advance(a.settings.resume_window_seconds + 1)
+    await b_log._housekeeping_once()
+    leader = next(n for n in nodes if n.services.rooms.log.leads())
+    await leader.services.rooms.tick()  # only the leader removes anyone
+    await eventually(lambda: fan.id not in a.services.rooms.rooms[rid].state.members
+                     and fan.id not in b.services.rooms.rooms[rid].state.members)
+    for node in nodes:  # seen on their own node just now: both stay, wherever the leader is
+        assert {host.id, stay.id} <= set(node.services.rooms.rooms[rid].state.members)
