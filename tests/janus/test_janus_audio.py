@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from podium.cli.bot import connect_audio
-from podium.client import Realtime
 from podium.media.analysis import tone_wav
 from podium.media.janus.engine import JanusEngine
 from tests.conftest import run_server
 from tests.e2e.audio import dominant, hears, record_after
 from tests.janus.conftest import janus_settings
+from tests.janus.helpers import hang_up, member_with_audio, promote
 from tests.janus.janusd import JanusProcess
 
 pytestmark = [pytest.mark.media]
@@ -44,13 +44,6 @@ async def _janus_leftovers(engine: JanusEngine) -> list[Any]:
     return left
 
 
-async def _member(server: Any, name: str, room_id: str) -> tuple[Realtime, Any]:
-    client = await server.user(name)
-    rt = await client.connect()
-    await rt.join(room_id)
-    return rt, await connect_audio(rt)
-
-
 async def test_stage_over_two_janus_instances(tmp_path: Path,
                                               janus_pair: list[JanusProcess]) -> None:
     tones = {}
@@ -66,9 +59,9 @@ async def test_stage_over_two_janus_instances(tmp_path: Path,
         await host_rt.join(room["id"])
         host_peer = await connect_audio(host_rt)
         host_peer.play_file(tones[440])
-        guest_rt, guest = await _member(server, "guest", room["id"])
+        guest_rt, guest = await member_with_audio(server, "guest", room["id"])
         guest.play_file(tones[660])  # a listener sending audio anyway
-        ear_rt, ear = await _member(server, "ear", room["id"])
+        ear_rt, ear = await member_with_audio(server, "ear", room["id"])
         members = engine._rooms[room["id"]].members
         assert {m.instance for m in members.values()} == {0, 1}, "not spread over instances"
         peers = ((ear_rt, ear), (guest_rt, guest), (host_rt, host_peer))
@@ -81,12 +74,7 @@ async def test_stage_over_two_janus_instances(tmp_path: Path,
             host_id = host_rt.user["id"]
             await ear_rt.wait_for(lambda: host_id in ear_rt.room["speaking"])
 
-            await guest_rt.send("raise_hand")
-            await host_rt.wait_for(lambda: len(host_rt.room["hands"]) == 1)
-            await host_rt.send("invite_to_speak", user_id=guest_rt.user["id"])
-            await guest_rt.wait_for(lambda: guest_rt.room["me"]["invited"])
-            await guest_rt.send("accept_invite")
-            await ear_rt.wait_event("role_changed", match=lambda e: e["role"] == "speaker")
+            await promote(host_rt, guest_rt, ear_rt)
             heard = await record_after(ear, 0.7, 1.5)
             assert hears(heard, 440) and hears(heard, 660), "the promoted speaker is not heard"
             own = await record_after(guest, 0.3, 1.0)
@@ -103,10 +91,7 @@ async def test_stage_over_two_janus_instances(tmp_path: Path,
             heard = await record_after(ear, 0.7, 1.5)
             assert hears(heard, 440) and not hears(heard, 660), "a demoted speaker was heard"
         finally:
-            for rt, peer in peers:
-                await peer.close()
-                await rt.send("leave")
-                await rt.close()
+            await hang_up(peers)
         await engine.close_room(room["id"])
         stats = engine.stats()
         assert (stats.rooms, stats.peers) == (0, 0)
@@ -134,7 +119,7 @@ async def test_closed_client_peer_is_noticed(tmp_path: Path,
         host_rt = await host.connect()
         await host_rt.join(room["id"])
         host_peer = await connect_audio(host_rt)
-        ear_rt, ear = await _member(server, "ear", room["id"])
+        ear_rt, ear = await member_with_audio(server, "ear", room["id"])
         assert engine.stats().peers == 2
         await ear.close()  # DTLS close: Janus hangs up, Podium hears of it
 

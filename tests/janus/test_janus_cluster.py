@@ -12,8 +12,8 @@ from podium.media.janus.engine import JanusEngine
 from tests.cluster.conftest import two_nodes
 from tests.e2e.audio import dominant, hears, record_after
 from tests.janus.conftest import janus_settings
+from tests.janus.helpers import hang_up, member_with_audio, promote
 from tests.janus.janusd import JanusProcess
-from tests.janus.test_janus_audio import _member
 
 pytestmark = [pytest.mark.media, pytest.mark.postgres]
 
@@ -32,9 +32,9 @@ async def test_speaker_on_node_a_listeners_on_node_b_over_two_instances(
         await host_rt.join(rid)
         host_peer = await connect_audio(host_rt)
         host_peer.play_file(tones[440])
-        guest_rt, guest = await _member(b, "guest", rid)  # listeners: node B
+        guest_rt, guest = await member_with_audio(b, "guest", rid)  # listeners: node B
         guest.play_file(tones[660])  # a listener sending audio anyway
-        ear_rt, ear = await _member(b, "ear", rid)
+        ear_rt, ear = await member_with_audio(b, "ear", rid)
         engine_b = b.services.media
         assert isinstance(engine_b, JanusEngine)
         placed = engine_b._rooms[rid].members
@@ -49,12 +49,7 @@ async def test_speaker_on_node_a_listeners_on_node_b_over_two_instances(
                 assert abs(dominant(heard) - 440) <= 5
                 assert not hears(heard, 660), "a listener's audio reached the audience"
 
-            await guest_rt.send("raise_hand")  # on B; the host decides on A
-            await host_rt.wait_for(lambda: len(host_rt.room["hands"]) == 1)
-            await host_rt.send("invite_to_speak", user_id=guest_rt.user["id"])
-            await guest_rt.wait_for(lambda: guest_rt.room["me"]["invited"])
-            await guest_rt.send("accept_invite")
-            await ear_rt.wait_event("role_changed", match=lambda e: e["role"] == "speaker")
+            await promote(host_rt, guest_rt, ear_rt)  # the guest is on B; the host decides on A
             heard = await record_after(ear, 0.7, 1.5)
             assert hears(heard, 440) and hears(heard, 660), "the promoted speaker is not heard"
             at_host = await record_after(host_peer, 0.3, 1.5)
@@ -65,10 +60,7 @@ async def test_speaker_on_node_a_listeners_on_node_b_over_two_instances(
             heard = await record_after(ear, 0.7, 1.5)
             assert hears(heard, 440) and not hears(heard, 660), "a demoted speaker was heard"
         finally:
-            for rt, peer in peers:
-                await peer.close()
-                await rt.send("leave")
-                await rt.close()
+            await hang_up(peers)
 
 
 async def test_cascades_lost_with_a_dead_node_are_rebuilt(
@@ -84,12 +76,12 @@ async def test_cascades_lost_with_a_dead_node_are_rebuilt(
         host_peer = await connect_audio(host_rt)
         host_peer.play_file(tone)
         # Node A's listeners take instances 0 and 1: A makes the cascades between them.
-        near_rt, near = await _member(a, "near", rid)
-        far_rt, far = await _member(a, "far", rid)
+        near_rt, near = await member_with_audio(a, "near", rid)
+        far_rt, far = await member_with_audio(a, "far", rid)
         engine_a, engine_b = a.services.media, b.services.media
         assert isinstance(engine_a, JanusEngine) and isinstance(engine_b, JanusEngine)
         assert {m.instance for m in engine_a._rooms[rid].members.values()} == {0, 1}
-        ear_rt, ear = await _member(b, "ear", rid)  # node B's listener: instance 1
+        ear_rt, ear = await member_with_audio(b, "ear", rid)  # node B's listener: instance 1
         assert engine_b._rooms[rid].members[ear_rt.user["id"]].instance == 1
         peers = ((ear_rt, ear), (near_rt, near), (far_rt, far), (host_rt, host_peer))
         try:
@@ -103,7 +95,4 @@ async def test_cascades_lost_with_a_dead_node_are_rebuilt(
             await engine_b.heal(rid)  # what node B's engine does every few seconds
             assert abs(dominant(await record_after(ear, 0.7, 1.5)) - 440) <= 5
         finally:
-            for rt, peer in peers:
-                await peer.close()
-                await rt.send("leave")
-                await rt.close()
+            await hang_up(peers)
