@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiortc.rtp import RtpPacket
+
+from podium.media.fastpath import is_rtcp
 from podium.media.peer import ClientPeer
 
 
@@ -16,6 +19,7 @@ class RtpProbe:
     def __init__(self) -> None:
         self.packets: list[tuple[int, int, int]] = []
         self.durations: list[int] = []
+        self.payloads: list[bytes] = []
 
     def attach(self, peer: ClientPeer) -> None:
         for receiver in peer._pc.getReceivers():
@@ -24,6 +28,7 @@ class RtpProbe:
             async def handle(packet: Any, arrival_time_ms: int, original: Any = original) -> None:
                 self.packets.append((packet.sequence_number, packet.timestamp, packet.ssrc))
                 self.durations.append(opus_samples(packet.payload))
+                self.payloads.append(bytes(packet.payload))
                 await original(packet, arrival_time_ms)
 
             setattr(receiver, "_handle_rtp_packet", handle)  # noqa: B010 (method override)
@@ -32,10 +37,44 @@ class RtpProbe:
         return self.packets[start:]
 
 
+def sent_payloads(peer: ClientPeer) -> list[bytes]:
+    """Collects the Opus payloads ``peer`` sends from now on (before SRTP)."""
+    sent: list[bytes] = []
+    for sender in peer._pc.getSenders():
+        transport = sender.transport
+        original = transport._send_rtp
+
+        async def send_rtp(data: bytes, original: Any = original) -> None:
+            if not is_rtcp(data):  # aiortc sends its RTCP through here too
+                sent.append(bytes(RtpPacket.parse(data).payload))
+            await original(data)
+
+        setattr(transport, "_send_rtp", send_rtp)  # noqa: B010 (method override)
+    return sent
+
+
 def seq_gaps(packets: list[tuple[int, int, int]]) -> list[int]:
     """Sequence steps other than +1 (mod 2^16)."""
     steps = [(b[0] - a[0]) & 0xFFFF for a, b in zip(packets, packets[1:], strict=False)]
     return [s for s in steps if s != 1]
+
+
+def steps_consistent(
+    packets: list[tuple[int, int, int]], durations: list[int], extra: int, lost_ok: bool
+) -> list[tuple[int, int, int]]:
+    """Steps that break continuity: each timestamp step must be the packet's duration plus
+    room for ``missing`` lost packets (``lost_ok``: gaps in sequence numbers are allowed,
+    consistent with the timestamps) and less than ``extra`` samples more. Returns the bad
+    (sequence step, timestamp step, duration) triples."""
+    bad = []
+    for a, b, duration in zip(packets, packets[1:], durations, strict=False):
+        seq_step = (b[0] - a[0]) & 0xFFFF
+        step = (b[1] - a[1]) & 0xFFFFFFFF
+        missing = seq_step - 1
+        low = duration * (1 + missing)
+        if missing < 0 or (missing and not lost_ok) or not low <= step < low + extra:
+            bad.append((seq_step, step, duration))
+    return bad
 
 
 def ts_steps(packets: list[tuple[int, int, int]]) -> list[int]:

@@ -117,6 +117,38 @@ def test_single_loss_is_recovered_from_the_next_packets_fec() -> None:
     assert correlation(later, np.concatenate(reference(stream)[lost + 2 : lost + 6])) > 0.95
 
 
+def test_each_frame_names_the_packet_it_was_decoded_from_or_that_it_was_rebuilt() -> None:
+    """What single-speaker passthrough forwards: ``whole`` is exactly the packet a frame was
+    decoded from; a frame rebuilt for a lost packet is flagged ``rebuilt`` instead."""
+    stream = packets(frames=30)
+    lost = 15
+    uplink = Uplink()
+    wholes, rebuilt = [], []
+    for i in range(len(stream)):
+        for j in range(2) if i == 0 else [i + 1]:
+            if j < len(stream) and j != lost:
+                uplink.push(*stream[j])
+        assert uplink.pull() is not None
+        wholes.append(uplink.whole)
+        rebuilt.append(uplink.rebuilt)
+    expected = [payload if i != lost else None for i, (_, payload) in enumerate(stream)]
+    assert wholes == expected
+    assert [i for i, flag in enumerate(rebuilt) if flag] == [lost]
+
+
+def test_packets_longer_than_a_frame_are_never_whole() -> None:
+    encoder = OpusStream(frame_ms=40)
+    signal = tone(440, 0.4, amplitude=0.3)
+    uplink = Uplink()
+    for i in range(10):
+        packet = encoder.encode(signal[i * 1920 : (i + 1) * 1920], i * 1920)
+        assert packet is not None
+        uplink.push(i * 1920, bytes(packet))
+        for _ in range(2):
+            assert uplink.pull() is not None
+            assert uplink.whole is None and not uplink.rebuilt
+
+
 def test_without_fec_a_loss_is_concealed_by_plc() -> None:
     stream = packets(frames=30, fec=False)
     uplink, out = play(stream, frozenset({15}))

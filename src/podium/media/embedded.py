@@ -86,6 +86,8 @@ class _Room:
     meter: LevelMeter = field(default_factory=LevelMeter)
     mixer: asyncio.Task[None] | None = None
     tick: int = 0
+    passthrough: int = 0  # listener packets forwarded from a lone speaker, not encoded
+    forwarding: bool = False  # the last tick forwarded (or passed a gap on)
 
 
 def worker_count(settings: Settings) -> int:
@@ -112,6 +114,7 @@ class EmbeddedEngine:
         )
         self._ptime = settings.media_listener_ptime_ms
         self._loss = settings.media_expected_loss_percent
+        self._passthrough = settings.media_passthrough
         workers = worker_count(settings)
         self._pool: PeerPool
         if workers == 0:
@@ -283,10 +286,12 @@ class EmbeddedEngine:
     def _tick(self, room: _Room) -> None:
         speakers = self._heard.get(room.room_id, _NOBODY) & room.members.keys()
         frames: dict[int, Samples] = {}
+        whole: bytes | None = None
         for uid in speakers:
             frame = room.members[uid].next_frame()
             if frame is not None:
                 frames[uid] = frame
+                whole = self._forwardable(room.members[uid].uplink, room)
         result = mix_frames(frames)
         pos = room.tick * FRAME_SAMPLES
         room.tick += 1
@@ -300,11 +305,24 @@ class EmbeddedEngine:
             packet = encoder.encode(result.minus.get(uid, result.mix), pos)
             if packet is not None:
                 minus[uid] = bytes(packet)
-        self._pool.deliver(room.room_id, self._shared(room, pos, result.mix, minus))
+        if len(frames) != 1:
+            whole = None
+        room.forwarding = whole is not None
+        self._pool.deliver(room.room_id, self._shared(room, pos, result.mix, minus, whole))
         self._report_levels(room, speakers, result.levels)
 
-    def _shared(self, room: _Room, pos: int, mix: Samples, minus: dict[int, bytes]) -> RoomFrame:
-        """This tick's frame; with the listeners' packet once a packet time is complete."""
+    def _shared(
+        self, room: _Room, pos: int, mix: Samples, minus: dict[int, bytes], whole: bytes | None
+    ) -> RoomFrame:
+        """This tick's frame; with the listeners' packet once a packet time is complete.
+
+        ``whole``: see ``_forwardable``; it goes to the listeners as it is (restamped on the
+        room clock by the hosts), with no second encode: no tandem loss of quality, no
+        encoder CPU. An empty ``whole`` is a lost packet passed on as a gap.
+        """
+        if whole is not None:
+            room.passthrough += 1
+            return RoomFrame(pos, minus, whole, pos)
         room.pending.append(mix)
         if len(room.pending) * FRAME_SAMPLES < self._shared_samples:
             return RoomFrame(pos, minus)
@@ -314,6 +332,20 @@ class EmbeddedEngine:
         if packet is None:
             return RoomFrame(pos, minus)
         return RoomFrame(pos, minus, bytes(packet), start)
+
+    def _forwardable(self, uplink: Uplink | None, room: _Room) -> bytes | None:
+        """While exactly one speaker is heard (checked by the caller) and listeners get 20 ms
+        packets: the packet the speaker's frame was decoded from, to forward as it is. A frame
+        the uplink rebuilt (the packet was lost) while forwarding becomes ``b""``: a gap in
+        the listeners' sequence numbers, so their decoders rebuild it too, from the in-band
+        FEC of the speaker's next packet (as an SFU would). Re-encoding just that frame would
+        not match: our encoder's state would be stale, its look-ahead shifted.
+        """
+        if uplink is None or not self._passthrough or self._shared_samples != FRAME_SAMPLES:
+            return None
+        if uplink.whole is not None:
+            return uplink.whole
+        return b"" if uplink.rebuilt and room.forwarding else None
 
     def _report_levels(self, room: _Room, speakers: frozenset[int], levels: Any) -> None:
         room.meter.add(levels)

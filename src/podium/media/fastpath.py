@@ -240,6 +240,13 @@ def fan_out(listeners: Sequence[Listener], payload: bytes, pos: int) -> int:
     return sent
 
 
+def skip_sequence(listeners: Sequence[Listener]) -> None:
+    """Leave one sequence number out for every listener: a packet lost before the fan-out
+    (receivers see the gap and conceal it, or rebuild it from the next packet's FEC)."""
+    for lis in listeners:
+        lis.seq = (lis.seq + 1) & 0xFFFF
+
+
 def _fan_out_slow(listeners: Sequence[Listener], payload: bytes, pos: int) -> int:
     """The same through pylibsrtp's ``Session.protect`` (no direct libsrtp call)."""
     pack = _HEADER.pack

@@ -37,6 +37,7 @@ from podium.media.fastpath import (
     SilentTrack,
     fan_out,
     payload_type,
+    skip_sequence,
     take_over,
 )
 from podium.media.mixer import FRAME_SAMPLES, SAMPLE_RATE
@@ -62,7 +63,8 @@ class RoomFrame:
     minus: dict[int, bytes]
     """Per heard speaker: their mix-minus, 20 ms at ``pos``."""
     shared: bytes | None = None
-    """The listeners' mix (one packet time long) at ``shared_pos``, when one is complete."""
+    """The listeners' mix (one packet time long) at ``shared_pos``, when one is complete;
+    ``b""``: the packet was lost on its way in, listeners get a gap in sequence numbers."""
     shared_pos: int = 0
 
 
@@ -152,8 +154,10 @@ class PeerHost:
         room = self._rooms.get(room_id)
         if room is None:
             return
-        if frame.shared is not None:
+        if frame.shared:
             fan_out(room.listeners, frame.shared, frame.shared_pos)
+        elif frame.shared is not None:
+            skip_sequence(room.listeners)
         for uid, payload in frame.minus.items():
             peer = room.peers.get(uid)
             if peer is not None and peer.listener is not None and uid in room.heard:

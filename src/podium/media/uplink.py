@@ -234,6 +234,13 @@ class Uplink:
         self._low_ticks = 0
         self._want_drop = 0  # ticks spent waiting for a quiet frame to drop
         self.active = False  # False after a long silence: nothing to conceal
+        self._decoded_payload: bytes | None = None  # what the last ``_produce`` decoded
+        self.whole: bytes | None = None
+        """After ``pull``: the one packet the frame was decoded from, exactly and alone (no
+        FEC, concealment, leftovers or padding), so it can be forwarded instead of re-encoded."""
+        self.rebuilt = False
+        """After ``pull``: the frame is exactly one 20 ms stretch rebuilt by FEC or PLC (the
+        packet for it was lost or late), with nothing decoded from a packet in it."""
 
     @property
     def stats(self) -> UplinkStats:
@@ -259,8 +266,13 @@ class Uplink:
 
     def pull(self) -> Samples | None:
         """The next 20 ms frame, or None while the speaker sends nothing (or has stopped)."""
+        self.whole, self.rebuilt = None, False
+        whole = self._pcm_samples == 0  # nothing left over from earlier packets
+        chunks = 0
         while self._pcm_samples < FRAME_SAMPLES:
+            self._decoded_payload = None
             chunk = self._produce()
+            chunks += 1
             if chunk is None:
                 # Nothing to play: a partial frame left over is padded with its own tail.
                 if not self._pcm:
@@ -270,6 +282,9 @@ class Uplink:
                 self._pcm.append(chunk)
                 self._pcm_samples += chunk.size
         frame = self._take(FRAME_SAMPLES)
+        if whole and chunks == 1 and self._pcm_samples == 0:
+            self.whole = self._decoded_payload
+            self.rebuilt = self._decoded_payload is None
         self._adapt(frame)
         return frame
 
@@ -340,6 +355,7 @@ class Uplink:
             buf.stats.concealed += 1
         else:
             buf.stats.decoded += 1
+            self._decoded_payload = payload
         buf.play = ts + (pcm.size or FRAME_SAMPLES)
         self._concealed = 0
         self.active = True
