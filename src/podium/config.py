@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     def _janus_list(cls, value: Any) -> Any:
         return _split_list(value)
 
+    @field_validator("media_listener_ptime_ms", mode="before")
+    @classmethod
+    def _ptime(cls, value: Any) -> Any:
+        # Environment variables arrive as text, and a Literal of ints does not convert "40".
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return value
+
     @field_validator("ice_hosts", "stun_urls", "turn_urls", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:

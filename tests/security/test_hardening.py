@@ -185,6 +185,17 @@ def test_production_mode_needs_a_secret_key(tmp_path: Any,
     assert Settings(data_dir=tmp_path, secret_key="s" * 40).secret_key == "s" * 40
 
 
+def test_media_settings_from_the_environment(tmp_path: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_MEDIA_LISTENER_PTIME_MS", "40")
+    monkeypatch.setenv("PODIUM_MEDIA_PASSTHROUGH", "false")
+    settings = Settings(data_dir=tmp_path)
+    assert settings.media_listener_ptime_ms == 40 and settings.media_passthrough is False
+    monkeypatch.setenv("PODIUM_MEDIA_LISTENER_PTIME_MS", "30")
+    with pytest.raises(ValidationError, match="media_listener_ptime_ms"):
+        Settings(data_dir=tmp_path)
+
+
 def test_production_server_refuses_to_start_without_a_secret(tmp_path: Any) -> None:
     import os
     import subprocess
