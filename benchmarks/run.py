@@ -156,18 +156,31 @@ class Case:
     speakers: int = 1
     janus_loops: int | None = None  # None = Janus default (a loop thread per handle)
     timed_joins: int = 0
+    ptime: int = 20  # Podium's listener packet time (PODIUM_MEDIA_LISTENER_PTIME_MS)
+    passthrough: bool = True  # PODIUM_MEDIA_PASSTHROUGH (a lone speaker's packets forwarded)
+
+    @property
+    def pps(self) -> int:
+        """Packets a second due to each listener (Janus is always fed 20 ms packets)."""
+        return 1000 // self.ptime if self.target == "podium" else PACKETS_PER_S
+
+    @property
+    def variant(self) -> str:
+        parts = [f"ptime{self.ptime}"] if self.ptime != 20 else []
+        return "-".join(parts + ([] if self.passthrough else ["encoded"]))
 
     @property
     def tag(self) -> str:
         """Prefix of this case's log files, e.g. ``podium-s5-n2000-``."""
         if self.target == "podium":
-            return f"podium-s{self.speakers}-n{self.n}-"
+            variant = f"{self.variant}-" if self.variant else ""
+            return f"podium-s{self.speakers}-{variant}n{self.n}-"
         return f"janus-{self.janus_loops or 'default'}-n{self.n}-"
 
     @property
     def label(self) -> str:
         if self.target == "podium":
-            return f"podium S={self.speakers}"
+            return f"podium S={self.speakers}" + (f" {self.variant}" if self.variant else "")
         if self.janus_loops is None:
             return "janus default"
         return f"janus event_loops={self.janus_loops}"
@@ -181,7 +194,16 @@ class Env:
     warmup: float
     window: float
     setup_timeout: float
+    share_cores: bool = False  # server (one worker per core) and generators on both cores
     results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def server_core(self) -> str:
+        return "0,1" if self.share_cores else SERVER_CORE
+
+    @property
+    def load_core(self) -> str:
+        return "0,1" if self.share_cores else LOAD_CORE
 
 
 def janus_conf(loops: int | None, log_dir: Path) -> Path:
@@ -208,14 +230,16 @@ def wait_port(addr: tuple[str, int], timeout: float) -> None:
 def start_target(case: Case, env: Env) -> tuple[Child, Child]:
     """Start the server (core 0) and its audio feeder (core 1); return both."""
     if case.target == "podium":
+        CHILD_ENV["PODIUM_MEDIA_LISTENER_PTIME_MS"] = str(case.ptime)
+        CHILD_ENV["PODIUM_MEDIA_PASSTHROUGH"] = str(case.passthrough).lower()
         server = Child(
-            pinned(SERVER_CORE, [PY, str(HERE / "bench_server.py"), "--engine", env.engine,
-                                 "--speakers", str(case.speakers), "--socket", SOCKET]),
+            pinned(env.server_core, [PY, str(HERE / "bench_server.py"), "--engine", env.engine,
+                                     "--speakers", str(case.speakers), "--socket", SOCKET]),
             "server", env.log_dir, case.tag,
         )  # fmt: skip
         server.event(30)
         feeder = Child(
-            pinned(LOAD_CORE, [PY, str(HERE / "feeder.py"), "podium", "--wav", env.wav,
+            pinned(env.load_core, [PY, str(HERE / "feeder.py"), "podium", "--wav", env.wav,
                                "--speakers", str(case.speakers), "--socket", SOCKET]),
             "feeder", env.log_dir, case.tag,
         )  # fmt: skip
@@ -223,10 +247,10 @@ def start_target(case: Case, env: Env) -> tuple[Child, Child]:
         conf = janus_conf(case.janus_loops, env.log_dir)
         argv = ["janus", "-F", str(conf), "-C", str(conf / "janus.jcfg"), "-N", "-o",
                 "-L", str(env.log_dir / "janus.log")]  # fmt: skip
-        server = Child(pinned(SERVER_CORE, argv), "janus", env.log_dir, case.tag)
+        server = Child(pinned(env.server_core, argv), "janus", env.log_dir, case.tag)
         wait_port(JANUS_HTTP, 20)
         feeder = Child(
-            pinned(LOAD_CORE, [PY, str(HERE / "feeder.py"), "rtp", "--wav", env.wav]),
+            pinned(env.load_core, [PY, str(HERE / "feeder.py"), "rtp", "--wav", env.wav]),
             "feeder", env.log_dir, case.tag,
         )  # fmt: skip
     feeder.event(60)
@@ -245,7 +269,7 @@ def start_loadgens(case: Case, env: Env) -> list[Child]:
                 "--setup-timeout", str(env.setup_timeout),
                 "--timed-joins", str(case.timed_joins if i == 0 else 0),
                 "--ice-host", "127.0.0.1" if case.target == "podium" else "127.0.0.2"]  # fmt: skip
-        children.append(Child(pinned(LOAD_CORE, argv), f"loadgen{i}", env.log_dir, case.tag))
+        children.append(Child(pinned(env.load_core, argv), f"loadgen{i}", env.log_dir, case.tag))
         uid += size
     return children
 
@@ -282,8 +306,10 @@ def measure(case: Case, env: Env) -> dict[str, Any]:
         kill_leftovers(server_tree)
         if os.path.exists(SOCKET):
             os.unlink(SOCKET)
-    return summarize(case, ready, marks0, marks1, cpu1 - cpu0, t1 - t0, rss_base, rss_full,
-                     threads)  # fmt: skip
+    result = summarize(case, ready, marks0, marks1, cpu1 - cpu0, t1 - t0, rss_base, rss_full,
+                       threads)  # fmt: skip
+    result["shared_cores"] = env.share_cores
+    return result
 
 
 def summarize(
@@ -308,7 +334,7 @@ def summarize(
             delivered += b - a
         gen_cpu += (m1["cpu_user"] + m1["cpu_sys"]) - (m0["cpu_user"] + m0["cpu_sys"])
     connected = sum(m["connected"] for m in marks1)
-    due = case.n * PACKETS_PER_S * wall
+    due = case.n * case.pps * wall
     loss = 1 - delivered / due if due else 0.0
     cpu_frac = server_cpu.total / wall
     saturated_why = []
@@ -333,7 +359,9 @@ def summarize(
         "server_sys_frac": round(server_cpu.system / wall, 4),
         "server_threads": threads,
         "delivered_pps": round(delivered / wall, 1),
-        "due_pps": case.n * PACKETS_PER_S,
+        "due_pps": case.n * case.pps,
+        "ptime_ms": case.ptime if case.target == "podium" else 20,
+        "passthrough": case.passthrough if case.target == "podium" else None,
         "loss": round(loss, 4),
         "listener_pps_min": round(min(rates), 2) if rates else 0,
         "listener_pps_p50": round(statistics.median(rates), 2) if rates else 0,
@@ -425,6 +453,17 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=20.0, help="stop escalating after")
     parser.add_argument("--no-quality", action="store_true")
     parser.add_argument("--no-save", action="store_true")
+    parser.add_argument(
+        "--ptimes", default="20", help="Podium listener packet times to run, e.g. 20,40,60"
+    )
+    parser.add_argument(
+        "--no-passthrough", action="store_true", help="Podium encodes even a lone speaker"
+    )
+    parser.add_argument(
+        "--share-cores",
+        action="store_true",
+        help="server and generators share cores 0-1 (Podium then runs a worker per core)",
+    )
     args = parser.parse_args()
 
     # SIGTERM/SIGINT unwind through the cases' ``finally`` so no server or generator is left.
@@ -438,7 +477,8 @@ def main() -> None:
     log_dir = Path(tempfile.mkdtemp(prefix="podium-bench-logs-"))
     wav = str(log_dir / "speech.wav")
     speech_source = speech_wav(Path(wav))
-    env = Env(args.engine, wav, log_dir, args.warmup, args.window, args.setup_timeout)
+    env = Env(args.engine, wav, log_dir, args.warmup, args.window, args.setup_timeout,
+              args.share_cores)  # fmt: skip
     started = time.monotonic()
     deadline = started + args.budget_min * 60
     ns = [int(x) for x in args.ns.split(",")]
@@ -446,11 +486,14 @@ def main() -> None:
     print(f"logs in {log_dir}; speech clip from {speech_source}", flush=True)
 
     if "podium" in targets:
+        variants = [(int(p), not args.no_passthrough) for p in args.ptimes.split(",")]
         for s in (int(x) for x in args.speakers.split(",")):
-            run_series(
-                [Case("podium", n, s, timed_joins=args.timed_joins if i == 0 else 0)
-                 for i, n in enumerate(ns)], env, deadline,
-            )  # fmt: skip
+            for ptime, passthrough in variants:
+                run_series(
+                    [Case("podium", n, s, timed_joins=args.timed_joins if i == 0 else 0,
+                          ptime=ptime, passthrough=passthrough)
+                     for i, n in enumerate(ns)], env, deadline,
+                )  # fmt: skip
     if "janus" in targets and shutil.which("janus"):
         for cfg in args.janus_configs.split(","):
             loops = None if cfg == "default" else int(cfg.removeprefix("loops"))

@@ -123,6 +123,12 @@ def _quality(q: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _layout(cases: list[dict[str, Any]]) -> str:
+    if any(c.get("shared_cores") for c in cases):
+        return "Server (a worker per core), feeder and load generators all on cores 0-1"
+    return "Server on core 0, feeder and load generators on core 1"
+
+
 def render(raw: dict[str, Any]) -> str:
     m = raw["machine"]
     cases = raw["cases"]
@@ -132,12 +138,13 @@ def render(raw: dict[str, Any]) -> str:
         "",
         f"Machine: nproc={m['nproc']}, CPU {m['cpu_model']}, kernel {m['kernel']}, "
         f"Python {m['python']}. Engine: `{raw['engine']}` "
-        f"(src/podium at {raw.get('podium_commit', '?')}). Server on core 0, feeder and load "
-        f"generators on core 1; {raw['window_s']:.0f} s window per case; loopback only "
+        f"(src/podium at {raw.get('podium_commit', '?')}). {_layout(cases)}; "
+        f"{raw['window_s']:.0f} s window per case; loopback only "
         f"(private network namespace). Whole run: {raw['elapsed_min']} min.",
         "",
         "µs/pkt = server utime+stime over the window ÷ RTP packets counted at the listeners "
-        "(delivered, not sent). Loss = 1 − delivered ÷ (N × 50 pkt/s × window).",
+        "(delivered, not sent). Loss = 1 − delivered ÷ (N × packets due a second × window); "
+        "due: 50 pkt/s with 20 ms packets (Janus always), 25 with 40 ms, 16.7 with 60 ms.",
         "",
         *_case_table(cases),
         "",
