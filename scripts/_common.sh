@@ -33,10 +33,22 @@ ensure_apt_packages() {
     as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-# Hash of what an install depends on: pyproject.toml, the venv's Python and the extras.
+# Hash of what an install depends on: pyproject.toml, setup.py and the C source it builds,
+# the venv's Python and the extras.
 _install_hash() {
-    { cat "$REPO_ROOT/pyproject.toml"; "$VENV/bin/python" -VV; echo "$1"; } \
-        | sha256sum | cut -d' ' -f1
+    { cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/setup.py" "$REPO_ROOT"/src/podium/media/*.c
+      "$VENV/bin/python" -VV; echo "$1"; } | sha256sum | cut -d' ' -f1
+}
+
+# The media fast path's loop is a small C extension (setup.py; optional: without a compiler
+# the same loop runs in Python, slower). Bring a C compiler and the Python headers if missing.
+ensure_c_toolchain() {
+    command -v cc >/dev/null 2>&1 || ensure_apt_packages gcc libc6-dev
+    local include
+    include="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+    if [ ! -f "$include/Python.h" ] && [ "$(command -v "$PYTHON")" = "/usr/bin/$PYTHON" ]; then
+        ensure_apt_packages python3-dev || log "no Python headers: the Python fan-out loop is used"
+    fi
 }
 
 # Create .venv (if missing or broken) and `pip install -e .[EXTRAS]`.
@@ -68,6 +80,7 @@ ensure_venv() {
         return 0
     fi
 
+    ensure_c_toolchain
     log "installing into $VENV: pip install -e '$spec'"
     (cd "$REPO_ROOT" && "$VENV/bin/python" -m pip install -q -e "$spec") \
         || die "pip install -e '$spec' failed"

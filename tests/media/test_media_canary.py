@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.selector_events
 import inspect
+import os
 import socket
 import types
 from importlib.metadata import version
@@ -19,8 +20,9 @@ from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtp import RtcpByePacket
 from pylibsrtp import Session
 
-from podium.media import fastpath
+from podium.media import fanout, fastpath
 from podium.media.embedded import EmbeddedEngine
+from podium.media.fanout import SendTable
 from podium.media.fastpath import take_over
 from podium.media.host import PeerHost
 
@@ -68,12 +70,17 @@ async def test_connected_peer_exposes_what_the_fast_path_takes(
     assert isinstance(sender._ssrc, int)
     assert isinstance(sender._RTCRtpSender__cname, str)
     assert any(c.mimeType.lower() == "audio/opus" for c in peer.pc.getTransceivers()[0]._codecs)
-    listener = take_over(peer.pc, 1, 0)  # what the host did: must work on this aiortc
+    listener = take_over(peer.pc, 1, 0, SendTable())  # what the host did: must work here
     assert listener.ssrc == sender._ssrc and listener.pt in range(96, 128)
     sock = pair.protocol.transport._sock
     assert listener.send_packet == sock.send  # the raw socket, not asyncio
     assert sock.getpeername() == pair.remote_addr  # connected to the nominated remote
     assert listener.srtp is not None  # libsrtp called directly (see test_direct_srtp...)
+    # The compiled loop sends on its own duplicate of that socket.
+    assert listener.fd >= 0 and listener.fd != sock.fileno()
+    assert os.path.samestat(os.fstat(listener.fd), os.fstat(sock.fileno()))
+    listener.close()
+    assert listener.fd == -1
     assert "datagram_received" in vars(pair.protocol)  # listener RTCP dropped on arrival
     assert "_send_rtcp" in vars(sender)  # aiortc's RTCP loop parked: the host sends SRs
 
@@ -86,8 +93,14 @@ def test_pinned_pylibsrtp_and_direct_protect() -> None:
     assert version("pylibsrtp") == "1.0.0"
     assert "func(self._srtp[0], self._cdata, len_p)" in inspect.getsource(Session)
     assert hasattr(pylibsrtp._binding.lib, "srtp_protect")
-    assert fastpath.DIRECT_SRTP
+    assert fanout.DIRECT_SRTP
 
+
+def test_the_compiled_fan_out_loop_is_built_and_sends_what_libsrtp_makes() -> None:
+    # ``pip install`` builds podium.media._fanout (setup.py; gcc is installed by the scripts).
+    # At import, fanout checks it against Session.protect on a socket pair (COMPILED).
+    assert fanout._fanout is not None, "podium.media._fanout was not built"
+    assert fanout.PROTECT_ADDR and fanout.COMPILED
 
 def test_datagrams_go_through_what_the_fast_path_wraps() -> None:
     # asyncio's datagram transport looks datagram_received up on the protocol per datagram,

@@ -30,14 +30,13 @@ from aiortc.rtp import RtpPacket
 
 from podium.media import ice, tasks
 from podium.media.engine import MediaEngineError
+from podium.media.fanout import Audience, SendTable, fan_out, skip_sequence
 from podium.media.fastpath import (
     SR_INTERVAL_SECONDS,
     FastPathError,
     Listener,
     SilentTrack,
-    fan_out,
     payload_type,
-    skip_sequence,
     take_over,
 )
 from podium.media.mixer import FRAME_SAMPLES, SAMPLE_RATE
@@ -91,7 +90,7 @@ class _Peer:
 class _Room:
     heard: frozenset[int] = _NOBODY
     peers: dict[int, _Peer] = field(default_factory=dict)
-    listeners: list[Listener] = field(default_factory=list)
+    listeners: Audience = field(default_factory=Audience)
     """Fast-path senders of everyone not heard: the shared mix goes to exactly these."""
     shared_samples: int = FRAME_SAMPLES
 
@@ -111,6 +110,7 @@ class PeerHost:
         self._rooms: dict[str, _Room] = {}
         self._aux: set[asyncio.Task[Any]] = set()
         self._sr_task: asyncio.Task[None] | None = None
+        self._table = SendTable()  # every fast-path listener's send state
 
     # -- control -----------------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ class PeerHost:
         if room is None:
             return
         if frame.shared:
-            fan_out(room.listeners, frame.shared, frame.shared_pos)
+            fan_out(room.listeners, self._table, frame.shared, frame.shared_pos)
         elif frame.shared is not None:
             skip_sequence(room.listeners)
         for uid, payload in frame.minus.items():
@@ -219,7 +219,9 @@ class PeerHost:
         if room is None or room.peers.get(peer.user_id) is not peer:
             return
         try:
-            peer.listener = take_over(peer.pc, peer.user_id, random.getrandbits(16))
+            peer.listener = take_over(
+                peer.pc, peer.user_id, random.getrandbits(16), self._table
+            )
         except FastPathError:
             # Loud on purpose: this means aiortc's internals changed under us.
             log.exception("fast path unavailable for %s/%s", peer.room_id, peer.user_id)
@@ -234,10 +236,10 @@ class PeerHost:
         listening = lis.uid not in room.heard
         lis.heard = not listening
         if listening and lis not in room.listeners:
-            room.listeners.append(lis)
+            room.listeners.add(lis)
             lis.min_pos = lis.last_pos + FRAME_SAMPLES if lis.packets else -1  # after 20 ms
         elif not listening and lis in room.listeners:
-            room.listeners.remove(lis)
+            room.listeners.discard(lis)
             lis.min_pos = lis.last_pos + room.shared_samples if lis.packets else -1
 
     def _gone(self, peer: _Peer) -> None:
@@ -258,10 +260,12 @@ class PeerHost:
         room = self._rooms.get(peer.room_id)
         if room is not None and room.peers.get(peer.user_id) is peer:
             del room.peers[peer.user_id]
-            if peer.listener is not None and peer.listener in room.listeners:
-                room.listeners.remove(peer.listener)
+            if peer.listener is not None:
+                room.listeners.discard(peer.listener)
             if not room.peers:
                 del self._rooms[peer.room_id]
+        if peer.listener is not None:
+            peer.listener.close()  # off every list first: its row and socket go now
         peer.track.stop()
         await peer.pc.close()
 
