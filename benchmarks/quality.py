@@ -14,7 +14,9 @@ podium - p2p.
 
 PESQ (ITU-T P.862.2 wide band, ``pesq`` package): the speech clip is sent once, the decoded
 RTP packets are decoded in timestamp order (gaps stay silent: no packet loss concealment,
-see ``Recorder``), resampled to 16 kHz, aligned by cross-correlation and scored. Loss is
+see ``Recorder``), resampled to 16 kHz, aligned by cross-correlation and scored. With loss,
+each rate is run ``--trials`` times (3) with seeded drop patterns, the same seeds on both
+paths, and the mean is reported (one run's score moves by ±0.3 with the pattern). Loss is
 injected in-process on RTP only (this kernel has no ``sch_netem``): each loopback hop drops
 a packet with probability p, like ``netem loss p`` on ``lo`` would (p2p: 1 hop, podium: 2).
 
@@ -185,24 +187,24 @@ def _pair_protocols(pc: RTCPeerConnection) -> list[Any]:
     return list(dtls.transport._connection._protocols)
 
 
-def drop_incoming(pc: RTCPeerConnection, p: float) -> None:
+def drop_incoming(pc: RTCPeerConnection, p: float, rng: random.Random) -> None:
     for protocol in _pair_protocols(pc):
         original = protocol.datagram_received
 
         def receive(data: bytes, addr: Any, original: Any = original) -> None:
-            if is_rtp(data) and random.random() < p:
+            if is_rtp(data) and rng.random() < p:
                 return
             original(data, addr)
 
         protocol.datagram_received = receive
 
 
-def drop_outgoing(pc: RTCPeerConnection, p: float) -> None:
+def drop_outgoing(pc: RTCPeerConnection, p: float, rng: random.Random) -> None:
     for protocol in _pair_protocols(pc):
         original = protocol.send_data
 
         async def send(data: bytes, addr: Any, original: Any = original) -> None:
-            if is_rtp(data) and random.random() < p:
+            if is_rtp(data) and rng.random() < p:
                 return
             await original(data, addr)
 
@@ -221,6 +223,7 @@ async def session(
     seconds: float,
     loss: float,
     browser: tuple[bool, bool] = (False, False),
+    seed: int = 0,
 ) -> tuple[ClipTrack, Recorder]:
     """Connect speaker and listener over ``path``, play ``clip`` once, record ``seconds``."""
     track = ClipTrack(clip, fec=browser[0], loss=loss)
@@ -248,9 +251,10 @@ async def session(
         await _wait_connected(speaker, listener)
         recorder.attach(listener)
         if loss:
-            drop_outgoing(speaker, loss)  # hop 1
+            # One seeded generator per hop: trial k drops the same way on every path.
+            drop_outgoing(speaker, loss, random.Random(seed))  # hop 1
             if path != "p2p":
-                drop_incoming(listener, loss)  # hop 2
+                drop_incoming(listener, loss, random.Random(seed + 1000))  # hop 2
         await asyncio.sleep(1.0)  # let the path settle before the clip starts
         recorder.clear()
         track.play()
@@ -303,7 +307,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     clicks = click_train(args.delay_seconds)
     speech = load48(args.wav)
     speech = np.concatenate([np.zeros(FRAME * 10, dtype=np.int16), speech])
-    result: dict[str, Any] = {"delay": {}, "pesq": {}, "loss_injection": "in-process, RTP only",
+    result: dict[str, Any] = {"delay": {}, "pesq": {}, "pesq_trials": {},
+                              "loss_injection": "in-process, RTP only",
                               "speaker_fec": args.speaker_fec,
                               "listener_conceal": args.listener_conceal}  # fmt: skip
     for path in ("p2p", "podium"):
@@ -312,15 +317,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"delay {path}: {result['delay'][path]['p50_ms']:.1f} ms p50", file=sys.stderr)
         scores: dict[str, float] = {}
         for loss in args.losses:
-            track, rec = await session(
-                path,
-                speech,
-                speech.size / 48000 + 1.0,
-                loss,
-                (args.speaker_fec, args.listener_conceal),
-            )
-            scores[f"{loss:.0%}"] = round(pesq_score(speech, rec), 3)
-            print(f"pesq {path} loss {loss:.0%}: {scores[f'{loss:.0%}']}", file=sys.stderr)
+            runs = []
+            for trial in range(args.trials if loss else 1):
+                track, rec = await session(
+                    path,
+                    speech,
+                    speech.size / 48000 + 1.0,
+                    loss,
+                    (args.speaker_fec, args.listener_conceal),
+                    seed=trial,
+                )
+                runs.append(round(pesq_score(speech, rec), 3))
+            key = f"{loss:.0%}"
+            scores[key] = round(sum(runs) / len(runs), 3)  # the mean over the trials
+            result["pesq_trials"].setdefault(path, {})[key] = runs
+            print(f"pesq {path} loss {key}: {scores[key]} {runs}", file=sys.stderr)
         result["pesq"][path] = scores
     return result
 
@@ -334,6 +345,9 @@ def main() -> None:
     parser.add_argument("--losses", default="0,0.02,0.05")
     parser.add_argument("--speaker-fec", action="store_true", help="speaker sends Opus FEC")
     parser.add_argument("--listener-conceal", action="store_true", help="listener FEC + PLC")
+    parser.add_argument(
+        "--trials", type=int, default=3, help="runs per loss rate > 0 (seeds 0..N-1; mean kept)"
+    )
     args = parser.parse_args()
     args.losses = [float(x) for x in args.losses.split(",")]
     err = open(os.path.join(args.log_dir, "quality-server.err"), "w")  # noqa: SIM115

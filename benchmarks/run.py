@@ -158,6 +158,7 @@ class Case:
     timed_joins: int = 0
     ptime: int = 20  # Podium's listener packet time (PODIUM_MEDIA_LISTENER_PTIME_MS)
     passthrough: bool = True  # PODIUM_MEDIA_PASSTHROUGH (a lone speaker's packets forwarded)
+    fanout: str = "compiled"  # PODIUM_MEDIA_FANOUT: the compiled loop or the Python one
 
     @property
     def pps(self) -> int:
@@ -167,7 +168,8 @@ class Case:
     @property
     def variant(self) -> str:
         parts = [f"ptime{self.ptime}"] if self.ptime != 20 else []
-        return "-".join(parts + ([] if self.passthrough else ["encoded"]))
+        parts += [] if self.passthrough else ["encoded"]
+        return "-".join(parts + ([] if self.fanout == "compiled" else ["python-loop"]))
 
     @property
     def tag(self) -> str:
@@ -232,6 +234,7 @@ def start_target(case: Case, env: Env) -> tuple[Child, Child]:
     if case.target == "podium":
         CHILD_ENV["PODIUM_MEDIA_LISTENER_PTIME_MS"] = str(case.ptime)
         CHILD_ENV["PODIUM_MEDIA_PASSTHROUGH"] = str(case.passthrough).lower()
+        CHILD_ENV["PODIUM_MEDIA_FANOUT"] = case.fanout
         server = Child(
             pinned(env.server_core, [PY, str(HERE / "bench_server.py"), "--engine", env.engine,
                                      "--speakers", str(case.speakers), "--socket", SOCKET]),
@@ -362,6 +365,7 @@ def summarize(
         "due_pps": case.n * case.pps,
         "ptime_ms": case.ptime if case.target == "podium" else 20,
         "passthrough": case.passthrough if case.target == "podium" else None,
+        "fanout": case.fanout if case.target == "podium" else None,
         "loss": round(loss, 4),
         "listener_pps_min": round(min(rates), 2) if rates else 0,
         "listener_pps_p50": round(statistics.median(rates), 2) if rates else 0,
@@ -460,6 +464,9 @@ def main() -> None:
         "--no-passthrough", action="store_true", help="Podium encodes even a lone speaker"
     )
     parser.add_argument(
+        "--fanouts", default="compiled", help="Podium fan-out loops to run: compiled,python"
+    )
+    parser.add_argument(
         "--share-cores",
         action="store_true",
         help="server and generators share cores 0-1 (Podium then runs a worker per core)",
@@ -486,12 +493,12 @@ def main() -> None:
     print(f"logs in {log_dir}; speech clip from {speech_source}", flush=True)
 
     if "podium" in targets:
-        variants = [(int(p), not args.no_passthrough) for p in args.ptimes.split(",")]
+        variants = [(int(p), f) for p in args.ptimes.split(",") for f in args.fanouts.split(",")]
         for s in (int(x) for x in args.speakers.split(",")):
-            for ptime, passthrough in variants:
+            for ptime, loop in variants:
                 run_series(
                     [Case("podium", n, s, timed_joins=args.timed_joins if i == 0 else 0,
-                          ptime=ptime, passthrough=passthrough)
+                          ptime=ptime, passthrough=not args.no_passthrough, fanout=loop)
                      for i, n in enumerate(ns)], env, deadline,
                 )  # fmt: skip
     if "janus" in targets and shutil.which("janus"):
