@@ -101,7 +101,12 @@ async def main(args: argparse.Namespace) -> None:
     if os.path.exists(args.socket):  # noqa: ASYNC240 (once, at startup)
         os.unlink(args.socket)
     server = await asyncio.start_unix_server(handler.handle, path=args.socket, limit=1 << 20)
-    print(json.dumps({"event": "ready", "pid": os.getpid(), "engine": args.engine}), flush=True)
+    try:
+        from podium.media.fanout import COMPILED as compiled
+    except ImportError:  # an older src/podium
+        compiled = False
+    ready = {"event": "ready", "pid": os.getpid(), "engine": args.engine, "compiled": compiled}
+    print(json.dumps(ready), flush=True)
     async with server:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

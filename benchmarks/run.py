@@ -68,10 +68,20 @@ def use_podium_ref(ref: str) -> str:
         ["git", "-C", str(repo), "rev-parse", ref], capture_output=True, text=True, check=True
     ).stdout.strip()
     dest = Path(tempfile.mkdtemp(prefix=f"podium-{commit[:8]}-"))
+    paths = ["src/podium", "setup.py", "pyproject.toml"]
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "ls-tree", "--name-only", commit, *paths],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
     archive = subprocess.run(
-        ["git", "-C", str(repo), "archive", commit, "src/podium"], capture_output=True, check=True
+        ["git", "-C", str(repo), "archive", commit, *listed], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    if "setup.py" in listed:  # the compiled fan-out loop (src/podium/media/_fanout.c)
+        subprocess.run(
+            [PY, "setup.py", "-q", "build_ext", "--inplace"], cwd=dest, check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
     CHILD_ENV["PYTHONPATH"] = os.pathsep.join(
         [str(dest / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
@@ -159,6 +169,7 @@ class Case:
     ptime: int = 20  # Podium's listener packet time (PODIUM_MEDIA_LISTENER_PTIME_MS)
     passthrough: bool = True  # PODIUM_MEDIA_PASSTHROUGH (a lone speaker's packets forwarded)
     fanout: str = "compiled"  # PODIUM_MEDIA_FANOUT: the compiled loop or the Python one
+    compiled: bool | None = None  # what the server reported it runs
 
     @property
     def pps(self) -> int:
@@ -240,7 +251,7 @@ def start_target(case: Case, env: Env) -> tuple[Child, Child]:
                                      "--speakers", str(case.speakers), "--socket", SOCKET]),
             "server", env.log_dir, case.tag,
         )  # fmt: skip
-        server.event(30)
+        case.compiled = bool(server.event(30).get("compiled"))
         feeder = Child(
             pinned(env.load_core, [PY, str(HERE / "feeder.py"), "podium", "--wav", env.wav,
                                "--speakers", str(case.speakers), "--socket", SOCKET]),
@@ -366,6 +377,7 @@ def summarize(
         "ptime_ms": case.ptime if case.target == "podium" else 20,
         "passthrough": case.passthrough if case.target == "podium" else None,
         "fanout": case.fanout if case.target == "podium" else None,
+        "compiled_fanout": case.compiled,
         "loss": round(loss, 4),
         "listener_pps_min": round(min(rates), 2) if rates else 0,
         "listener_pps_p50": round(statistics.median(rates), 2) if rates else 0,
