@@ -85,13 +85,39 @@ async def test_connected_peer_exposes_what_the_fast_path_takes(
     assert "_send_rtcp" in vars(sender)  # aiortc's RTCP loop parked: the host sends SRs
 
 
+async def test_receiver_reports_run_only_while_heard(engine: EmbeddedEngine, join: Join) -> None:
+    # aiortc's stop() cancels the (maybe restarted) task and waits on an event a cancelled
+    # loop has already set: both must stay true for receiver_reports to be safe.
+    source = inspect.getsource(RTCRtpReceiver.stop)
+    assert "self.__rtcp_task.cancel()" in source and "self.__rtcp_exited.wait()" in source
+    await join(1)
+    host = engine.pool
+    assert isinstance(host, PeerHost)
+    peer = host._rooms[ROOM].peers[1]
+    await wait_until(lambda: peer.listener is not None, what="fast path taken over")
+    receiver = peer.pc.getTransceivers()[0].receiver
+
+    def reporting() -> bool:
+        task = receiver._RTCRtpReceiver__rtcp_task  # type: ignore[attr-defined]
+        return task is not None and not task.done()
+
+    await wait_until(lambda: not reporting(), what="a listener's report loop stopped")
+    await engine.set_heard(ROOM, frozenset({1}))
+    assert reporting()
+    await engine.set_heard(ROOM, frozenset())
+    await wait_until(lambda: not reporting(), what="stopped again")
+
+
 def test_pinned_pylibsrtp_and_direct_protect() -> None:
     # fastpath calls libsrtp's srtp_protect on Session._srtp[0] through pylibsrtp's cffi lib;
     # at import it checks that this gives the same bytes as Session.protect.
     import pylibsrtp._binding
 
     assert version("pylibsrtp") == "1.0.0"
-    assert "func(self._srtp[0], self._cdata, len_p)" in inspect.getsource(Session)
+    # (a method's source, not the class's: that one goes through ast.parse, which on 3.11.7
+    # can fail when the cyclic GC runs finalizers in the middle of it)
+    process = Session._Session__process  # type: ignore[attr-defined]
+    assert "func(self._srtp[0], self._cdata, len_p)" in inspect.getsource(process)
     assert hasattr(pylibsrtp._binding.lib, "srtp_protect")
     assert fanout.DIRECT_SRTP
 

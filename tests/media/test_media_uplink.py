@@ -8,7 +8,7 @@ import pytest
 from podium.media.analysis import dominant_frequency, rms_dbfs, tone
 from podium.media.host import ask_for_fec
 from podium.media.mixer import FRAME_SAMPLES, Samples
-from podium.media.opus import OpusStream
+from podium.media.opus import OPUS_SILENCE, SILENT_FLUSH_FRAMES, OpusStream
 from podium.media.uplink import (
     MAX_AHEAD_FRAMES,
     MAX_CONCEAL_FRAMES,
@@ -250,3 +250,21 @@ def test_answer_asks_for_fec(sdp_in: str, expected: str) -> None:
     assert expected in out.split("\r\n")
     assert out.count("a=fmtp:") == 1
     assert ask_for_fec("v=0\r\na=rtpmap:0 PCMU/8000\r\n") == "v=0\r\na=rtpmap:0 PCMU/8000\r\n"
+
+
+def test_silence_after_a_few_frames_is_the_three_byte_opus_silence_frame() -> None:
+    encoder = OpusStream(expected_loss=10)
+    signal = tone(440, 0.1, amplitude=0.3)
+    out = [encoder.encode_bytes(signal[i * 960 : (i + 1) * 960], i * 960) for i in range(5)]
+    quiet = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+    out += [encoder.encode_bytes(quiet, (5 + i) * 960) for i in range(6)]
+    out += [encoder.encode_bytes(signal[:960], 11 * 960)]
+    assert all(p is not None and p != OPUS_SILENCE for p in out[:5])
+    assert all(p is not None and p != OPUS_SILENCE for p in out[5 : 5 + SILENT_FLUSH_FRAMES])
+    assert out[5 + SILENT_FLUSH_FRAMES : 11] == [OPUS_SILENCE] * (6 - SILENT_FLUSH_FRAMES)
+    assert out[11] is not None and out[11] != OPUS_SILENCE  # talking again: encoded again
+    decoder = OpusDecoder()
+    decoded = [decoder.decode(p) for p in out if p is not None]
+    assert all(d.size == FRAME_SAMPLES for d in decoded)
+    assert not decoded[9].any()  # the silence frame decodes to digital silence
+    assert packet_samples(OPUS_SILENCE) == FRAME_SAMPLES

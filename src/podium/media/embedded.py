@@ -302,9 +302,9 @@ class EmbeddedEngine:
             encoder = room.speaker_encoders.get(uid)
             if encoder is None:
                 encoder = room.speaker_encoders[uid] = OpusStream()
-            packet = encoder.encode(result.minus.get(uid, result.mix), pos)
+            packet = encoder.encode_bytes(result.minus.get(uid, result.mix), pos)
             if packet is not None:
-                minus[uid] = bytes(packet)
+                minus[uid] = packet
         if len(frames) != 1:
             whole = None
         room.forwarding = whole is not None
@@ -327,11 +327,11 @@ class EmbeddedEngine:
         if len(room.pending) * FRAME_SAMPLES < self._shared_samples:
             return RoomFrame(pos, minus)
         start = pos - (len(room.pending) - 1) * FRAME_SAMPLES
-        packet = room.encoder.encode(np.concatenate(room.pending), start)
+        packet = room.encoder.encode_bytes(np.concatenate(room.pending), start)
         room.pending.clear()
         if packet is None:
             return RoomFrame(pos, minus)
-        return RoomFrame(pos, minus, bytes(packet), start)
+        return RoomFrame(pos, minus, packet, start)
 
     def _forwardable(self, uplink: Uplink | None, room: _Room) -> bytes | None:
         """While exactly one speaker is heard (checked by the caller) and listeners get 20 ms

@@ -26,8 +26,12 @@ item is checked by ``tests/media/test_media_canary.py``):
   parse, a queue hop, SRTCP unprotect and RTCP parsing. RTP still goes through (aiortc must
   keep tracking its SRTP rollover counter for when the user is heard later).
 
+* ``RTCRtpReceiver._RTCRtpReceiver__rtcp_task`` / ``__started`` and ``_run_rtcp``: the
+  receiver-report loop is cancelled while a peer is not heard and started again when it is
+  (``receiver_reports``).
+
 Per listener, aiortc's RTCP (its sender reports, the listener's reports) cost about as much
-CPU as sending it 50 packets a second; these two cuts remove most of it.
+CPU as sending it 50 packets a second; these cuts remove most of it.
 
 aiortc's sender keeps its track, but that track never yields (``SilentTrack``), so aiortc
 itself sends no RTP; its RTCP task, ICE consent checks and DTLS stay alive as usual.
@@ -40,7 +44,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.clock import current_ntp_time
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import (
@@ -54,6 +58,7 @@ from av.frame import Frame
 from av.packet import Packet
 from pylibsrtp import Session
 
+from podium.media import tasks
 from podium.media.fanout import TS_MASK, Sendable, SendTable
 
 ICE_COMPONENT_RTP = 1
@@ -89,7 +94,7 @@ class Listener(Sendable):
     and a mix-minus); timestamps come from the room clock, so they are continuous too.
     """
 
-    __slots__ = ("uid", "heard", "_sender")
+    __slots__ = ("uid", "heard", "_sender", "_receiver")
 
     def __init__(
         self, table: SendTable, uid: int, session: Session, send: tuple[Callable[[Any], Any], int],
@@ -99,6 +104,14 @@ class Listener(Sendable):
         self.uid = uid
         self.heard = False  # set by the host: RTCP from a listener is dropped on arrival
         self._sender = sender
+        self._receiver: RTCRtpReceiver | None = None
+
+    def set_heard(self, heard: bool) -> None:
+        """Heard: RTCP from the peer is read and aiortc's receiver reports run; not heard:
+        both stop (see the module docstring)."""
+        self.heard = heard
+        if self._receiver is not None:
+            receiver_reports(self._receiver, heard, self)
 
     async def sender_report(self) -> None:
         """One RTCP SR (+ SDES CNAME) with the numbers of what the fast path sent."""
@@ -137,6 +150,7 @@ def take_over(pc: RTCPeerConnection, uid: int, seq: int, table: SendTable) -> Li
         raise FastPathError("no nominated ICE pair")
     pt = payload_type(transceivers[0]._codecs)
     listener = Listener(table, uid, session, sender_for(pair), sender, pt, seq)
+    listener._receiver = transceivers[0].receiver
     drop_listener_rtcp(pair.protocol, listener)
     park_sender_reports(sender)
     return listener
@@ -157,6 +171,44 @@ def drop_listener_rtcp(protocol: Any, listener: Listener) -> None:
         original(data, addr)
 
     protocol.datagram_received = datagram_received
+
+
+def receiver_reports(receiver: RTCRtpReceiver, on: bool, listener: Listener) -> None:
+    """Run aiortc's receiver-report loop only while the peer is heard.
+
+    A listener sends us no audio worth reporting on, but the loop still wakes every
+    0.5-1.5 s per peer. Its task is cancelled (aiortc's ``stop()`` copes: it cancels a done
+    task and its exit event is already set) and started again when the peer is heard, so
+    a speaker's client keeps getting the loss figures its encoder's FEC depends on.
+    """
+    task = getattr(receiver, "_RTCRtpReceiver__rtcp_task", None)
+    if not getattr(receiver, "_RTCRtpReceiver__started", False):
+        # aiortc starts the receiver just after the connection reports "connected", i.e.
+        # after the fast path took over: stop its loop as soon as it runs.
+        if not on:
+            tasks.spawn(_STARTING, _stop_when_started(receiver, listener), "receiver reports")
+        return
+    if not on and task is not None and not task.done():
+        task.cancel()
+    elif on and (task is None or task.done()):
+        restarted = asyncio.ensure_future(receiver._run_rtcp())
+        setattr(receiver, "_RTCRtpReceiver__rtcp_task", restarted)  # noqa: B010
+
+
+_STARTING: set[asyncio.Task[Any]] = set()
+_START_WAIT_SECONDS = 30.0
+
+
+async def _stop_when_started(receiver: RTCRtpReceiver, listener: Listener) -> None:
+    started = getattr(receiver, "_RTCRtpReceiver__rtcp_started", None)
+    if started is None:
+        return
+    try:
+        await asyncio.wait_for(started.wait(), _START_WAIT_SECONDS)
+    except TimeoutError:
+        return  # never started (closed first): nothing to stop
+    if not listener.heard:
+        receiver_reports(receiver, False, listener)
 
 
 def park_sender_reports(sender: RTCRtpSender) -> None:

@@ -234,7 +234,7 @@ class PeerHost:
     def _place(self, room: _Room, lis: Listener) -> None:
         """Put a sender on the shared list or off it (heard), never overlapping in time."""
         listening = lis.uid not in room.heard
-        lis.heard = not listening
+        lis.set_heard(not listening)
         if listening and lis not in room.listeners:
             room.listeners.add(lis)
             lis.min_pos = lis.last_pos + FRAME_SAMPLES if lis.packets else -1  # after 20 ms
