@@ -54,6 +54,30 @@ async def test_listener_hears_speaker_tone(
     assert listener.first_audio_at is not None
 
 
+async def test_a_forwarded_speaker_is_told_of_the_expected_loss(
+    engine: EmbeddedEngine, join: Join, tones: dict[int, str]
+) -> None:
+    """A speaker whose packets go to listeners as they are gets receiver reports of at least
+    ``media_expected_loss_percent`` loss (10 %), so a browser adds FEC for the listeners;
+    on loopback nothing is really lost."""
+    speaker = await join(1)
+    await engine.set_heard(ROOM, frozenset({1}))
+    speaker.play_file(tones[440])
+    sender = speaker._pc.getSenders()[0]
+
+    async def reported() -> list[int]:
+        stats = (await sender.getStats()).values()
+        return [s.fractionLost for s in stats if s.type == "remote-inbound-rtp"]
+
+    for _ in range(100):  # aiortc sends a receiver report every 0.5-1.5 s
+        if await reported():
+            break
+        await record_more(speaker, 0.1)
+    fractions = await reported()
+    assert fractions, "no receiver report reached the speaker"
+    assert min(fractions) == 10 * 256 // 100
+
+
 async def test_two_speakers_are_mixed(
     engine: EmbeddedEngine, join: Join, tones: dict[int, str]
 ) -> None:

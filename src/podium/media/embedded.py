@@ -117,10 +117,13 @@ class EmbeddedEngine:
         self._passthrough = settings.media_passthrough
         workers = worker_count(settings)
         self._pool: PeerPool
+        # Speakers' clients are told of at least this loss (1/256 units) when their packets
+        # are forwarded, so they send FEC for the listeners (host.ReportedStatistics).
+        floor = min(255, self._loss * 256 // 100) if self._passthrough else 0
         if workers == 0:
-            self._pool = PeerHost(hosts, servers, self._on_rtp, self._on_gone)
+            self._pool = PeerHost(hosts, servers, self._on_rtp, self._on_gone, floor)
         else:
-            self._pool = WorkerPool(workers, hosts, servers, self._on_rtp, self._on_gone)
+            self._pool = WorkerPool(workers, hosts, servers, self._on_rtp, self._on_gone, floor)
         self._state = EngineState.NEW
         self._rooms: dict[str, _Room] = {}
         self._heard: dict[str, frozenset[int]] = {}

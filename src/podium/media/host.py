@@ -67,6 +67,26 @@ class RoomFrame:
     shared_pos: int = 0
 
 
+class ReportedStatistics(StreamStatistics):
+    """aiortc's receive statistics of one uplink, whose receiver reports to the speaker's client
+    say at least ``floor``/256 of its packets were lost.
+
+    While a lone speaker is forwarded (passthrough), listeners decode the speaker's own FEC,
+    but the speaker's client only hears of *its* uplink's loss (listeners' reports are
+    dropped unread: they would cost more than the packets). A browser sizes its Opus FEC from
+    these reports, so the engine sets the floor to ``media_expected_loss_percent``: what the
+    server's own encoder assumes when it encodes the mix.
+    """
+
+    def __init__(self, clockrate: int, floor: int) -> None:
+        super().__init__(clockrate)
+        self._floor = floor
+
+    @property
+    def fraction_lost(self) -> int:
+        return max(super().fraction_lost, self._floor)
+
+
 class PeerState(Enum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
@@ -102,11 +122,13 @@ class PeerHost:
         ice_servers: tuple[list[str], list[str], str, str],
         on_rtp: RtpSink,
         on_gone: GoneSink,
+        loss_floor: int = 0,
     ) -> None:
         self._hosts = hosts
         self._ice_servers = ice_servers
         self._on_rtp = on_rtp
         self._on_gone = on_gone
+        self._loss_floor = loss_floor  # see ReportedStatistics
         self._rooms: dict[str, _Room] = {}
         self._aux: set[asyncio.Task[Any]] = set()
         self._sr_task: asyncio.Task[None] | None = None
@@ -305,7 +327,7 @@ class PeerHost:
                 return
             stream = streams.get(packet.ssrc)
             if stream is None:
-                stream = streams[packet.ssrc] = StreamStatistics(SAMPLE_RATE)
+                stream = streams[packet.ssrc] = ReportedStatistics(SAMPLE_RATE, self._loss_floor)
             stream.add(packet)  # for aiortc's receiver reports (loss, jitter)
             room = self._rooms.get(peer.room_id)
             if room is None or peer.user_id not in room.heard or peer.state is PeerState.CLOSED:

@@ -33,6 +33,7 @@ class WorkerServer:
             (list(servers[0]), list(servers[1]), str(servers[2]), str(servers[3])),
             self._rtp,
             self._gone,
+            int(config.get("loss_floor", 0)),
         )
         self._chains: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()

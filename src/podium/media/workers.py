@@ -111,9 +111,12 @@ class WorkerPool:
         ice_servers: tuple[list[str], list[str], str, str],
         on_rtp: RtpSink,
         on_gone: GoneSink,
+        loss_floor: int = 0,
     ) -> None:
         self._count = count
-        self._config = json.dumps({"hosts": list(hosts), "ice_servers": list(ice_servers)})
+        self._config = json.dumps(
+            {"hosts": list(hosts), "ice_servers": list(ice_servers), "loss_floor": loss_floor}
+        )
         self._on_rtp = on_rtp
         self._on_gone = on_gone
         self._workers: list[_Worker] = []
