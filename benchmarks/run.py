@@ -172,9 +172,9 @@ class Case:
     compiled: bool | None = None  # what the server reported it runs
 
     @property
-    def pps(self) -> int:
+    def pps(self) -> float:
         """Packets a second due to each listener (Janus is always fed 20 ms packets)."""
-        return 1000 // self.ptime if self.target == "podium" else PACKETS_PER_S
+        return 1000 / self.ptime if self.target == "podium" else PACKETS_PER_S
 
     @property
     def variant(self) -> str:
@@ -373,7 +373,7 @@ def summarize(
         "server_sys_frac": round(server_cpu.system / wall, 4),
         "server_threads": threads,
         "delivered_pps": round(delivered / wall, 1),
-        "due_pps": case.n * case.pps,
+        "due_pps": round(case.n * case.pps, 1),
         "ptime_ms": case.ptime if case.target == "podium" else 20,
         "passthrough": case.passthrough if case.target == "podium" else None,
         "fanout": case.fanout if case.target == "podium" else None,
