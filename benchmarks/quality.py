@@ -113,6 +113,21 @@ class ClipTrack(MediaStreamTrack):
         return frame
 
 
+def _reported_loss_floor() -> float:
+    """What Podium's receiver reports claim at least (0 for an engine without the setting)."""
+    try:
+        from podium.config import Settings
+
+        settings = Settings(secret_key="bench")
+        passthrough = getattr(settings, "media_passthrough", False)
+        return settings.media_expected_loss_percent / 100 if passthrough else 0.0
+    except Exception:
+        return 0.0
+
+
+REPORTED_LOSS_FLOOR = _reported_loss_floor()
+
+
 def browser_encoder(loss: float) -> Any:
     """libopus as Chromium runs it with ``useinbandfec=1`` and ``loss`` reported."""
     codec = CodecContext.create("libopus", "w")
@@ -226,7 +241,11 @@ async def session(
     seed: int = 0,
 ) -> tuple[ClipTrack, Recorder]:
     """Connect speaker and listener over ``path``, play ``clip`` once, record ``seconds``."""
-    track = ClipTrack(clip, fec=browser[0], loss=loss)
+    # Chromium sizes its FEC from the loss our receiver reports tell it: the real loss of
+    # its one hop (p2p), or at least media_expected_loss_percent from Podium while it
+    # forwards the speaker's packets (host.ReportedStatistics; a test checks the reports).
+    reported = loss if path == "p2p" else max(loss, REPORTED_LOSS_FLOOR)
+    track = ClipTrack(clip, fec=browser[0], loss=reported)
     recorder = Recorder(conceal=browser[1])
     speaker = RTCPeerConnection(ice.rtc_configuration([]))
     listener = RTCPeerConnection(ice.rtc_configuration([]))
