@@ -22,8 +22,9 @@ a packet with probability p, like ``netem loss p`` on ``lo`` would (p2p: 1 hop, 
 
 Browser-like ends (both off by default, so figures stay comparable with earlier runs):
 ``--speaker-fec`` makes the speaker send what Chromium sends when the answer says
-``useinbandfec=1`` and loss is reported (libopus, 32 kbps mono, FEC on, the encoder's
-expected loss set to the injected loss, as Chromium sets it from receiver reports);
+``useinbandfec=1`` and loss is reported (libopus, mono, FEC on, the encoder's expected loss
+set from what the receiver reports say: the injected loss, or Podium's floor; 32 kbps, or
+the answer's ``maxaveragebitrate``, as Chromium takes it);
 ``--listener-conceal`` makes the listener decode like NetEq: a single missing packet is
 rebuilt from the next one's FEC data, anything else missing is concealed by libopus (PLC)
 (``benchlib/opusdec.py``). Each applies to both paths.
@@ -38,6 +39,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -128,10 +130,11 @@ def _reported_loss_floor() -> float:
 REPORTED_LOSS_FLOOR = _reported_loss_floor()
 
 
-def browser_encoder(loss: float) -> Any:
-    """libopus as Chromium runs it with ``useinbandfec=1`` and ``loss`` reported."""
+def browser_encoder(loss: float, bitrate: int = 32000) -> Any:
+    """libopus as Chromium runs it with ``useinbandfec=1`` and ``loss`` reported; at 32 kbps,
+    Chromium's default for mono, or the answer's ``maxaveragebitrate``, which it follows."""
     codec = CodecContext.create("libopus", "w")
-    codec.bit_rate = 32000
+    codec.bit_rate = bitrate
     codec.format = "s16"
     codec.layout = "mono"
     codec.sample_rate = 48000
@@ -267,6 +270,9 @@ async def session(
                     {"op": "connect", "room": "q", "uid": uid, "sdp": pc.localDescription.sdp},
                 )
                 await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+                asked = re.search(r"maxaveragebitrate=(\d+)", reply["sdp"])
+                if pc is speaker and asked and track.encoder is not None:
+                    track.encoder = browser_encoder(reported, int(asked.group(1)))
         await _wait_connected(speaker, listener)
         recorder.attach(listener)
         if loss:

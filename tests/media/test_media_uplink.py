@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from podium.media.analysis import dominant_frequency, rms_dbfs, tone
-from podium.media.host import ask_for_fec
+from podium.media.host import tune_opus_answer
 from podium.media.mixer import FRAME_SAMPLES, Samples
 from podium.media.opus import OPUS_SILENCE, SILENT_FLUSH_FRAMES, OpusStream
 from podium.media.uplink import (
@@ -236,20 +236,26 @@ def test_timestamp_restart_starts_over() -> None:
 @pytest.mark.parametrize(
     ("sdp_in", "expected"),
     [
-        ("a=rtpmap:96 opus/48000/2\r\n", "a=fmtp:96 minptime=10;useinbandfec=1"),
+        (
+            "a=rtpmap:96 opus/48000/2\r\n",
+            "a=fmtp:96 minptime=10;useinbandfec=1;maxaveragebitrate=48000",
+        ),
         (
             "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10\r\n",
-            "a=fmtp:111 minptime=10;useinbandfec=1",
+            "a=fmtp:111 minptime=10;useinbandfec=1;maxaveragebitrate=48000",
         ),
-        ("a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\n", "a=fmtp:111 useinbandfec=1"),
+        (
+            "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1;maxaveragebitrate=64000\r\n",
+            "a=fmtp:111 useinbandfec=1;maxaveragebitrate=64000",
+        ),
     ],
 )
-def test_answer_asks_for_fec(sdp_in: str, expected: str) -> None:
+def test_answer_asks_for_fec_and_a_bitrate(sdp_in: str, expected: str) -> None:
     sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" + sdp_in
-    out = ask_for_fec(sdp)
+    out = tune_opus_answer(sdp)
     assert expected in out.split("\r\n")
     assert out.count("a=fmtp:") == 1
-    assert ask_for_fec("v=0\r\na=rtpmap:0 PCMU/8000\r\n") == "v=0\r\na=rtpmap:0 PCMU/8000\r\n"
+    assert tune_opus_answer("v=0\r\na=rtpmap:0 PCMU/8000\r\n") == "v=0\r\na=rtpmap:0 PCMU/8000\r\n"
 
 
 def test_silence_after_a_few_frames_is_the_three_byte_opus_silence_frame() -> None:

@@ -13,7 +13,8 @@ Shape (costs behind it: shared/reference/media-engines.md):
 * Speakers' uplink arrives as raw Opus RTP (taken before aiortc's jitter buffer) and is
   decoded here, one ``podium.media.uplink.Uplink`` per heard speaker: a small adaptive
   jitter buffer, in-band FEC for a single lost packet, libopus PLC for the rest. Browsers
-  are asked for FEC in our answer (``useinbandfec=1``); NACK is not used (see ``opus.py``).
+  are asked for FEC and 48 kbps in our answer (``useinbandfec=1;maxaveragebitrate=48000``);
+  NACK is not used (see ``opus.py``).
 """
 
 from __future__ import annotations
