@@ -170,6 +170,7 @@ class Case:
     passthrough: bool = True  # PODIUM_MEDIA_PASSTHROUGH (a lone speaker's packets forwarded)
     fanout: str = "compiled"  # PODIUM_MEDIA_FANOUT: the compiled loop or the Python one
     compiled: bool | None = None  # what the server reported it runs
+    cores: int = 1  # cores the server may use (2 with --share-cores)
 
     @property
     def pps(self) -> float:
@@ -242,6 +243,7 @@ def wait_port(addr: tuple[str, int], timeout: float) -> None:
 
 def start_target(case: Case, env: Env) -> tuple[Child, Child]:
     """Start the server (core 0) and its audio feeder (core 1); return both."""
+    case.cores = len(env.server_core.split(","))
     if case.target == "podium":
         CHILD_ENV["PODIUM_MEDIA_LISTENER_PTIME_MS"] = str(case.ptime)
         CHILD_ENV["PODIUM_MEDIA_PASSTHROUGH"] = str(case.passthrough).lower()
@@ -354,7 +356,7 @@ def summarize(
     saturated_why = []
     if loss > SATURATED_LOSS:
         saturated_why.append(f"loss {loss:.1%}")
-    if cpu_frac > SATURATED_CPU:
+    if cpu_frac > SATURATED_CPU * case.cores:
         saturated_why.append(f"server CPU {cpu_frac:.0%}")
     if connected < case.n:
         saturated_why.append(f"only {connected}/{case.n} connected")
