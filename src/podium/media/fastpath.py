@@ -151,8 +151,12 @@ def take_over(pc: RTCPeerConnection, uid: int, seq: int, table: SendTable) -> Li
     pt = payload_type(transceivers[0]._codecs)
     listener = Listener(table, uid, session, sender_for(pair), sender, pt, seq)
     listener._receiver = transceivers[0].receiver
-    drop_listener_rtcp(pair.protocol, listener)
-    park_sender_reports(sender)
+    try:
+        drop_listener_rtcp(pair.protocol, listener)
+        park_sender_reports(sender)
+    except BaseException:
+        listener.close()  # its table row and socket duplicate
+        raise
     return listener
 
 
