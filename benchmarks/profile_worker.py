@@ -106,12 +106,7 @@ def main() -> None:
             raw = log_dir / f"{p}.txt"
             print("\n".join(summarize(raw, args.top)) if raw.exists() else "  (py-spy failed)")
     finally:
-        for g in generators:
-            g.send("quit")
-        tree = procstat.tree(server.pid)
-        for child in (*generators, feeder, server):
-            child.stop()
-        run.kill_leftovers(tree)
+        run.stop_case(server, feeder, generators)
 
 
 if __name__ == "__main__":

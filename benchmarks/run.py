@@ -152,6 +152,18 @@ def kill_leftovers(pids: list[int]) -> None:
         time.sleep(0.1)
 
 
+def stop_case(server: Child, feeder: Child, loadgens: list[Child]) -> None:
+    """Stop a case's generators, feeder and server, and whatever its server left behind."""
+    for g in loadgens:
+        g.send("quit")
+    server_tree = procstat.tree(server.pid)
+    for child in (*loadgens, feeder, server):
+        child.stop()
+    kill_leftovers(server_tree)
+    if os.path.exists(SOCKET):
+        os.unlink(SOCKET)
+
+
 def pinned(core: str, argv: list[str]) -> list[str]:
     return ["taskset", "-c", core, *argv]
 
@@ -314,14 +326,7 @@ def measure(case: Case, env: Env) -> dict[str, Any]:
         marks1 = [g.event(30) for g in loadgens]
         threads = sum(procstat.threads(p) for p in procstat.tree(server.pid))
     finally:
-        for g in loadgens:
-            g.send("quit")
-        server_tree = procstat.tree(server.pid)
-        for child in (*loadgens, feeder, server):
-            child.stop()
-        kill_leftovers(server_tree)
-        if os.path.exists(SOCKET):
-            os.unlink(SOCKET)
+        stop_case(server, feeder, loadgens)
     result = summarize(case, ready, marks0, marks1, cpu1 - cpu0, t1 - t0, rss_base, rss_full,
                        threads)  # fmt: skip
     result["shared_cores"] = env.share_cores

@@ -13,6 +13,7 @@ import os
 import socket
 import types
 from importlib.metadata import version
+from typing import Any
 
 import aioice.ice
 import pytest
@@ -53,14 +54,20 @@ def test_dtls_transport_protects_with_tx_srtp() -> None:
     assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
 
 
-async def test_connected_peer_exposes_what_the_fast_path_takes(
-    engine: EmbeddedEngine, join: Join
-) -> None:
+async def taken_over(engine: EmbeddedEngine, join: Join) -> Any:
+    """User 1 joined and on the fast path: their ``PeerHost`` peer."""
     await join(1)
     host = engine.pool
     assert isinstance(host, PeerHost)
     peer = host._rooms[ROOM].peers[1]
     await wait_until(lambda: peer.listener is not None, what="fast path taken over")
+    return peer
+
+
+async def test_connected_peer_exposes_what_the_fast_path_takes(
+    engine: EmbeddedEngine, join: Join
+) -> None:
+    peer = await taken_over(engine, join)
     sender = peer.pc.getTransceivers()[0].sender
     dtls = sender.transport
     assert isinstance(dtls._tx_srtp, Session)
@@ -90,11 +97,7 @@ async def test_receiver_reports_run_only_while_heard(engine: EmbeddedEngine, joi
     # loop has already set: both must stay true for receiver_reports to be safe.
     source = inspect.getsource(RTCRtpReceiver.stop)
     assert "self.__rtcp_task.cancel()" in source and "self.__rtcp_exited.wait()" in source
-    await join(1)
-    host = engine.pool
-    assert isinstance(host, PeerHost)
-    peer = host._rooms[ROOM].peers[1]
-    await wait_until(lambda: peer.listener is not None, what="fast path taken over")
+    peer = await taken_over(engine, join)
     receiver = peer.pc.getTransceivers()[0].receiver
 
     def reporting() -> bool:
