@@ -87,7 +87,6 @@ class _Room:
     meter: LevelMeter = field(default_factory=LevelMeter)
     mixer: asyncio.Task[None] | None = None
     tick: int = 0
-    passthrough: int = 0  # listener packets forwarded from a lone speaker, not encoded
     forwarding: bool = False  # the last tick forwarded (or passed a gap on)
 
 
@@ -325,7 +324,6 @@ class EmbeddedEngine:
         encoder CPU. An empty ``whole`` is a lost packet passed on as a gap.
         """
         if whole is not None:
-            room.passthrough += 1
             return RoomFrame(pos, minus, whole, pos)
         room.pending.append(mix)
         if len(room.pending) * FRAME_SAMPLES < self._shared_samples:
