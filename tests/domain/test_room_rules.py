@@ -26,6 +26,7 @@ from podium.domain.commands import (
     RaiseHand,
     RoomError,
     RoomEvent,
+    SetHandPolicy,
     SetMuted,
     StepDown,
     Tick,
@@ -375,6 +376,19 @@ def test_hand_queue_is_ordered_by_time_then_user_id() -> None:
     state, _ = step(state, RaiseHand(3), 12.0)
     state, _ = step(state, RaiseHand(2), 13.0)
     assert [x.user_id for x in state.hand_queue] == [5, 3, 4, 2]
+
+
+def test_closing_hands_to_nobody_lowers_every_raised_hand() -> None:
+    state = run(room(listeners=(2, 3, 4)), RaiseHand(3), RaiseHand(2), start=50.0)
+    state, events = step(state, SetHandPolicy(HOST, "nobody"))
+    assert state.hand_queue == []
+    assert [e.type for e in events] == [
+        EventType.HAND_POLICY_CHANGED, EventType.HAND_LOWERED, EventType.HAND_LOWERED,
+    ]
+    assert [(e.data["user_id"], e.private) for e in events[1:]] == [(3, True), (2, True)]
+    refuse(state, RaiseHand(4), "hands_closed")
+    again, events = step(state, SetHandPolicy(HOST, "followed"))
+    assert [e.type for e in events] == [EventType.HAND_POLICY_CHANGED]
 
 
 def test_listener_lowers_their_own_hand_privately() -> None:

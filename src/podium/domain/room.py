@@ -258,8 +258,15 @@ def _hand_policy(state: RoomState, cmd: c.SetHandPolicy, now: float) -> Result:
                         "Hand policy is 'nobody', 'everyone' or 'followed'.") from None
     if policy is state.hand_policy:
         return state, []
+    queue = state.hand_queue
     state = replace(state, hand_policy=policy)
-    return state, [_event(EventType.HAND_POLICY_CHANGED, policy=policy.value, by=cmd.actor)]
+    events = [_event(EventType.HAND_POLICY_CHANGED, policy=policy.value, by=cmd.actor)]
+    if policy is HandPolicy.NOBODY:
+        # Hands closed: nobody is left waiting in a queue no moderator will take from.
+        for member in queue:
+            state = _put(state, replace(member, hand_raised_at=None))
+            events.append(_event(EventType.HAND_LOWERED, member.user_id, True))
+    return state, events
 
 
 def _end(state: RoomState, cmd: c.EndRoom, now: float) -> Result:
