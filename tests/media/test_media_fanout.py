@@ -31,13 +31,13 @@ def loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 class Receiver:
     """The far end of one listener: a socket and an inbound SRTP session."""
 
-    def __init__(self, table: SendTable, ssrc: int, seq: int) -> None:
+    def __init__(self, table: SendTable, ssrc: int, seq: int, relay: bool = False) -> None:
         self.near, self.far = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.far.setblocking(False)
         self.srtp = session(Policy.SSRC_ANY_INBOUND)
         self.lis = Sendable(
-            table, session(Policy.SSRC_ANY_OUTBOUND), self.near.send, self.near.fileno(),
-            ssrc, 111, seq,
+            table, session(Policy.SSRC_ANY_OUTBOUND), self.near.send,
+            -1 if relay else self.near.fileno(), ssrc, 111, seq,
         )  # fmt: skip
 
     def packets(self) -> list[tuple[int, int, int, int, bytes]]:
@@ -114,6 +114,27 @@ def test_a_closed_listener_frees_its_row_for_the_next(receivers: list[Receiver])
     again = Sendable(lis.table, session(Policy.SSRC_ANY_OUTBOUND), lambda p: None, -1, 7, 111, 1)
     assert again.slot == slot and again.fd == -1 and again.seq == 1 and again.packets == 0
     again.close()
+
+
+def test_a_listener_without_a_socket_for_the_loop_is_sent_to_in_python(
+    loop: str, receivers: list[Receiver]
+) -> None:
+    """A TURN-relayed listener has no socket of its own: the compiled loop skips its row and
+    the same packet goes out through its transport's send."""
+    table = receivers[0].lis.table
+    relayed = Receiver(table, 2000, 7, relay=True)
+    try:
+        assert relayed.lis.fd == -1
+        audience = Audience()
+        audience.add(receivers[0].lis)
+        audience.add(relayed.lis)
+        assert fan_out(audience, table, b"both", 960) == 2
+        assert relayed.packets() == [(111, 7, 960, 2000, b"both")]
+        assert [p[4] for p in receivers[0].packets()] == [b"both"]
+        relayed.lis.send(b"minus", 1920)
+        assert relayed.packets() == [(111, 8, 1920, 2000, b"minus")]
+    finally:
+        relayed.close()
 
 
 def test_oversized_payloads_are_not_sent(loop: str, receivers: list[Receiver]) -> None:

@@ -63,6 +63,13 @@ async def joined(engine: EmbeddedEngine, user_id: int, probe: RtpProbe | None = 
     return peer
 
 
+async def hears_both(listener: ClientPeer) -> None:
+    await wait_until(
+        lambda: tone_present(tail(listener), 440) and tone_present(tail(listener), 660),
+        what="both tones at the listener",
+    )
+
+
 async def test_listener_gets_exact_mix_in_a_continuous_stream(
     engine: EmbeddedEngine, tones: dict[int, str]
 ) -> None:
@@ -73,10 +80,7 @@ async def test_listener_gets_exact_mix_in_a_continuous_stream(
         await engine.set_heard(ROOM, frozenset({1, 2}))
         a.play_file(tones[440])
         b.play_file(tones[660])
-        await wait_until(
-            lambda: tone_present(tail(listener), 440) and tone_present(tail(listener), 660),
-            what="both tones at the listener",
-        )
+        await hears_both(listener)
         start = len(probe.packets)
         await record_more(listener, 1.0)
         assert not tone_present(tail(listener, 1.0), 880)
@@ -143,15 +147,13 @@ async def test_a_lone_speaker_is_forwarded_as_sent_and_two_are_mixed(
         start = len(probe.payloads)
         await record_more(listener, 0.6)
         alone = probe.payloads[start:]
-        forwarded = sum(1 for p in alone if p in set(sent_a))
+        from_a = set(sent_a)
+        forwarded = sum(1 for p in alone if p in from_a)
         assert len(alone) >= 10
         assert forwarded == (len(alone) if forwards(engine) else 0)
         await engine.set_heard(ROOM, frozenset({1, 2}))
         b.play_file(tones[660])
-        await wait_until(
-            lambda: tone_present(tail(listener), 440) and tone_present(tail(listener), 660),
-            what="both tones at the listener",
-        )
+        await hears_both(listener)
         start = len(probe.payloads)
         await record_more(listener, 0.6)
         mixed = probe.payloads[start:]

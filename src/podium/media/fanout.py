@@ -121,7 +121,8 @@ class Sendable:
 
     def send(self, payload: bytes, pos: int) -> None:
         """The single send (a mix-minus)."""
-        _send(self.table, self.one, (self,), payload, pos)
+        me = (self,)
+        _send(self.table, self.one, me if self.fd < 0 else (), me, payload, pos)
 
 
 class Audience:
@@ -130,6 +131,7 @@ class Audience:
     def __init__(self) -> None:
         self._members: dict[Sendable, None] = {}
         self._slots: array[int] | None = None
+        self._skipped: list[Sendable] = []  # members the compiled loop cannot send to
 
     def add(self, lis: Sendable) -> None:
         self._members[lis] = None
@@ -151,23 +153,30 @@ class Audience:
     def slots(self) -> array[int]:
         if self._slots is None:
             self._slots = array("i", (lis.slot for lis in self._members))
+            self._skipped = [lis for lis in self._members if lis.fd < 0]
         return self._slots
+
+    def skipped(self) -> list[Sendable]:
+        """Members without a socket the compiled loop can use (a TURN relay), after ``slots``."""
+        return self._skipped
 
 
 def fan_out(audience: Audience, table: SendTable, payload: bytes, pos: int) -> int:
     """Send one encoded packet to every listener of ``audience``; returns how many were sent."""
-    return _send(table, audience.slots(), audience, payload, pos)
+    return _send(table, audience.slots(), audience.skipped(), audience, payload, pos)
 
 
 def _send(
-    table: SendTable, slots: array[int], members: Iterable[Sendable], payload: bytes, pos: int
-) -> int:
+    table: SendTable, slots: array[int], skipped: Iterable[Sendable],
+    members: Iterable[Sendable], payload: bytes, pos: int,
+) -> int:  # fmt: skip
+    """``slots`` through the compiled loop, then ``skipped`` (rows it leaves out) in Python;
+    or all ``members`` in Python without the compiled loop."""
     if len(payload) + 12 > MAX_PACKET:
         return 0
     if COMPILED:
         sent = int(_fanout.fan_out(table.buf, slots, payload, pos, PROTECT_ADDR))
-        # Rows without a socket or libsrtp context (a TURN relay) were skipped in C.
-        return sent + sum(_send_py(lis, payload, pos) for lis in members if lis.fd < 0)
+        return sent + sum(_send_py(lis, payload, pos) for lis in skipped)
     return sum(_send_py(lis, payload, pos) for lis in members)
 
 
