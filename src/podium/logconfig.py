@@ -3,12 +3,18 @@
 A JSON line has ``time`` (UTC, ISO 8601 with milliseconds), ``level``, ``logger`` and
 ``message``, then any extras the call passed (``log.info("...", extra={"room_id": ...})``, e.g.
 ``room_id``, ``user_id``, ``topic``), and ``exc_info`` (the formatted traceback) when there is one.
+
+Secrets never reach a log line: both formats pass everything they write (message, extras,
+tracebacks) through ``redact``, which masks API tokens, secrets in query strings (``?token=``),
+calendar feed and invite URLs, and ``Authorization`` values. uvicorn's access log prints every
+request's full path, so this is where a bot's ``?token=`` would otherwise be written down.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
@@ -20,8 +26,34 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
+REDACTED = "[redacted]"
+_SECRETS = (
+    # Query parameters that carry a credential (a bot's ?token=, a resumed session...).
+    (re.compile(r"([?&](?:token|access_token|resume|code|key|secret|password)=)[^&\s\"'#]+",
+                re.I), rf"\1{REDACTED}"),
+    # Paths whose segment is the secret: calendar feeds, invite links.
+    (re.compile(r"(/calendar/)[^/\s\"'?#]+?(\.ics)"), rf"\1{REDACTED}\2"),
+    (re.compile(r"(/invites?/)[A-Za-z0-9_\-]{16,}"), rf"\1{REDACTED}"),
+    # API tokens wherever they appear, and Authorization header values.
+    (re.compile(r"pod_[A-Za-z0-9_\-]{16,}"), f"pod_{REDACTED}"),
+    (re.compile(r"((?:authorization|cookie)[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?[^\s\"',;]+",
+                re.I), rf"\1{REDACTED}"),
+    (re.compile(r"(podium_session=)[^\s\"';]+"), rf"\1{REDACTED}"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential it shows masked."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return redact(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
@@ -46,6 +78,9 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        return redact(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         extras = [f"{k}={v}" for k, v in vars(record).items()
                   if k not in _STANDARD and not k.startswith("_")]

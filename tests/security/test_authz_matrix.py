@@ -9,6 +9,11 @@ Each check runs in a fresh room: a host (on stage, moderating), a second moderat
 a listener with a raised hand (and another, the target of hand actions), and outsiders (a
 member, a site admin, a suspended member, nobody), so no check can change what another sees.
 Outcomes are status classes (2xx, 401, 403, 404, 409, 422...) and never a 5xx.
+
+Three more callers are listeners whose credential has just stopped working: an API token
+revoked, a browser session signed out, a session ended by a new password. Over HTTP they use the
+dead credential; over the WebSocket they connect and join while it works, it is changed, then
+they send the command: the socket must be closed, the command never acted on.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +37,9 @@ from tests.api.helpers import Member, bulk_members
 from tests.conftest import Server
 from tests.realtime.helpers import ws_url
 
-ROLES = ("anonymous", "member", "listener", "speaker", "moderator", "host", "admin", "suspended")
+CHANGED = ("revoked", "signed_out", "reset")  # callers whose credential just stopped working
+ROLES = ("anonymous", "member", "listener", "speaker", "moderator", "host", "admin", "suspended",
+         *CHANGED)
 IN_ROOM = ("listener", "speaker", "moderator", "host")
 OUTSIDERS = ("member", "admin")
 SETTINGS = {"rate_room_create": "100000/1", "rate_hand_raise": "100000/1",
@@ -71,7 +78,8 @@ def public(ok: str = "2xx", body: Callable[[World], Any] | None = None) -> Rule:
 
 def signed_in(ok: str = "2xx", body: Callable[[World], Any] | None = None,
               **per_role: str) -> Rule:
-    return rule(ok, body=body, **{"anonymous": "401", "suspended": "401", **per_role})
+    refused = dict.fromkeys(("anonymous", "suspended", *CHANGED), "401")
+    return rule(ok, body=body, **{**refused, **per_role})
 
 
 def in_room(listener: str, speaker: str, moderator: str, host: str, outsider: str,
@@ -207,7 +215,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
 }
 
 # WebSocket commands: type -> rule. "ok" is a reply; otherwise the error code; a connection
-# refused at the door is "closed" (anonymous and suspended callers never get that far).
+# refused at the door, or closed when its credential stopped working, is "closed" (anonymous
+# and suspended callers never get that far).
 # Outsiders are connected but have joined no room.
 WS_REFUSED = {"anonymous": "closed", "suspended": "closed"}
 
@@ -265,15 +274,38 @@ class World:
     event_id: int
     notification_id: int
     report_id: int = 0
+    cookies: dict[str, str] = field(default_factory=dict)  # browser sessions, by role
+    changed: set[str] = field(default_factory=set)  # roles whose credential was changed
 
     def fresh_name(self) -> str:
         return f"new{next(_serial)}"
+
+    def auth(self, role: str) -> dict[str, str]:
+        if role in self.cookies:
+            return {"Cookie": f"podium_session={self.cookies[role]}"}
+        return {"Authorization": f"Bearer {self.users[role].token}"}
+
+    async def change_credential(self, role: str) -> None:
+        """The caller's credential stops working, as the member or an admin would make it."""
+        if role in self.changed:
+            return
+        self.changed.add(role)
+        accounts = self.server.services.accounts
+        user = self.users[role].account
+        if role == "revoked":
+            found = await accounts.identify_token(self.users[role].token)
+            assert found is not None
+            await accounts.revoke_token(user.id, found[1].id)
+        elif role == "signed_out":
+            await accounts.sign_out(self.cookies[role])
+        else:
+            await accounts.set_password(user.username, "a-new-password")
 
 
 async def world(server: Server, room_kind: str) -> World:
     n = next(_serial)
     roles = ("host", "moderator", "speaker", "listener", "other", "member", "admin",
-             "suspended")
+             "suspended", *CHANGED)
     users = dict(zip(roles, await bulk_members(server, f"w{n}r", len(roles)), strict=True))
     services = server.services
     accounts, rooms = services.accounts, services.rooms
@@ -282,9 +314,11 @@ async def world(server: Server, room_kind: str) -> World:
     rid = live.room_id
     host = users["host"].id
     await rooms.join(rid, users["host"].account, None)
-    for name in ("moderator", "speaker", "listener", "other"):
+    for name in ("moderator", "speaker", "listener", "other", *CHANGED):
         await rooms.execute(rid, c.AllowUser(host, users[name].id))
         await rooms.join(rid, users[name].account, None)
+    cookies = {name: await accounts._new_session(users[name].id)
+               for name in ("signed_out", "reset")}
     for name in ("moderator", "speaker"):
         await rooms.execute(rid, c.InviteToSpeak(host, users[name].id))
         await rooms.execute(rid, c.AcceptInvite(users[name].id))
@@ -311,7 +345,7 @@ async def world(server: Server, room_kind: str) -> World:
         users["member"].account, users["host"].account.username, "spam", "Matrix.", rid)
     return World(server, users, rid, invite, signer.username, token_row.id,
                  int(event["id"]), int(note_id),  # type: ignore[call-overload]
-                 int(report["id"]))  # type: ignore[call-overload]
+                 int(report["id"]), cookies)  # type: ignore[call-overload]
 
 
 # Enumerating what the application serves -----------------------------------------------------
@@ -373,8 +407,10 @@ def url_of(path: str, w: World) -> str:
 async def http_check(client: httpx.AsyncClient, method: str, path: str, role: str,
                      r: Rule, w: World) -> int:
     headers = {"X-Podium-CSRF": "1"}
+    if role in CHANGED:
+        await w.change_credential(role)  # before the request: it uses a dead credential
     if role != "anonymous":
-        headers["Authorization"] = f"Bearer {w.users[role].token}"
+        headers.update(w.auth(role))
     body = r.body(w) if r.body else None
     client.cookies.clear()  # sign-in and sign-up set a cookie: no caller keeps it
     response = await client.request(method, url_of(path, w), json=body, headers=headers)
@@ -409,19 +445,24 @@ async def test_http_authorization_matrix(make_server: Callable[..., Any]) -> Non
 
 
 async def ws_check(server: Server, kind: str, role: str, r: Rule, w: World) -> str:
-    token = w.users[role].token if role != "anonymous" else None
-    async with websockets.connect(ws_url(server, token), max_size=2**22) as sock:
+    by_cookie = role in w.cookies
+    token = w.users[role].token if role != "anonymous" and not by_cookie else None
+    headers = w.auth(role) if by_cookie else None
+    async with websockets.connect(ws_url(server, token), max_size=2**22,
+                                  additional_headers=headers) as sock:
         try:
             hello = json.loads(await asyncio.wait_for(sock.recv(), 10))
+            assert hello["type"] == "hello"
+            if role in IN_ROOM or role in CHANGED:  # a socket in the room the member is in
+                await sock.send(json.dumps({"id": "j", "type": "join", "room_id": w.room_id}))
+                await _answer(sock, "j")
+            if role in CHANGED:
+                await w.change_credential(role)
+            fields = r.body(w) if r.body else {}
+            await sock.send(json.dumps({"id": "x", "type": kind, **fields}))
+            answer = await _answer(sock, "x")
         except websockets.ConnectionClosed:
             return "closed"
-        assert hello["type"] == "hello"
-        if role in IN_ROOM:  # take a socket into the room the member is already in
-            await sock.send(json.dumps({"id": "j", "type": "join", "room_id": w.room_id}))
-            await _answer(sock, "j")
-        fields = r.body(w) if r.body else {}
-        await sock.send(json.dumps({"id": "x", "type": kind, **fields}))
-        answer = await _answer(sock, "x")
         return "ok" if answer["type"] == "reply" else str(answer["error"])
 
 

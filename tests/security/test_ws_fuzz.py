@@ -138,3 +138,23 @@ async def test_a_flooding_client_is_closed_and_the_others_carry_on(
         await watcher.until(lambda f: f.get("type") == "event"
                             and f["event"]["type"] == "mute_changed")
         await watcher.close()
+
+
+async def test_deeply_nested_frames_get_bad_json_and_the_socket_stays(
+        make_server: Callable[..., Any]) -> None:
+    """JSON nested 20,000 deep made the parser raise RecursionError, which dropped the socket
+    without a close frame; the protocol promises ``bad_json``. HTTP bodies get a 4xx too."""
+    async with make_server() as server:
+        m = await member(server, "deep")
+        sock = await RawSocket.open(server, m.token)
+        await sock.recv()  # hello
+        for frame in ("[" * 20_000, "[" * 20_000 + "]" * 20_000,
+                      '{"a":' * 10_000 + "1" + "}" * 10_000):
+            await sock.send(frame)
+            error = await sock.until(lambda f: f.get("type") == "error")
+            assert error["error"] == "bad_json", error
+        await sock.send({"id": "after", "type": "ping"})
+        assert (await sock.until(lambda f: f.get("type") == "pong"))["type"] == "pong"
+        response = await m.http.post("/rooms", content="[" * 20_000,
+                                     headers={"Content-Type": "application/json"})
+        assert 400 <= response.status_code < 500, response.status_code

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium import __version__
 from podium.api import ops
-from podium.api.deps import authenticate
+from podium.api.deps import identify
 from podium.api.errors import ERROR_RESPONSES, install_error_handlers
 from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
 from podium.api.security import install_security, same_origin
@@ -28,8 +28,9 @@ from podium.media.engine import MediaEngine
 from podium.realtime.bus import EventBus, InProcessBus, SplitBus
 from podium.realtime.gateway import Gateway
 from podium.realtime.redis_bus import RedisBus
-from podium.services.accounts import AccountService
+from podium.services.accounts import Account, AccountService
 from podium.services.community import Community
+from podium.services.credentials import Credential
 from podium.services.moderation import ModerationService
 from podium.services.ratelimit import RateLimiter
 from podium.services.rooms import RoomService
@@ -155,6 +156,10 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
         await services.rooms.start()
         await services.community.start()
         await services.moderation.start()
+        watch = services.accounts.watch
+        watch.listeners += [services.gateway.end_credentials, services.rooms.end_media]
+        await watch.start()
+        services.tasks.append(asyncio.create_task(watch.run()))
         if run_ticker:
             services.tasks.append(asyncio.create_task(services.rooms.run_ticker()))
         services.tasks.append(asyncio.create_task(_collect_sessions(services)))
@@ -207,6 +212,20 @@ def _origin_ok(ws: WebSocket, settings: Settings) -> bool:
     return same_origin(origin, ws.headers.get("host", ""), settings)
 
 
+async def _ws_identity(ws: WebSocket, token: str | None,
+                       settings: Settings) -> tuple[Account, Credential] | None:
+    """A token (``Authorization: Bearer``, or ``?token=`` for clients that cannot send
+    headers) or the session cookie, never one falling back to the other: a page of another
+    origin on the same site (cookies ignore ports) gets the cookie sent along, so an empty or
+    wrong token must not end in the cookie being used. A cookie needs our own Origin."""
+    if token is not None:
+        return await ws.app.state.podium.accounts.identify_token(token) if token else None
+    scheme = ws.headers.get("authorization", "").strip().partition(" ")[0]
+    if scheme.lower() != "bearer" and not _origin_ok(ws, settings):
+        return None  # the cookie would be used: only from our own pages
+    return await identify(ws)
+
+
 def _mount_websocket(app: FastAPI, services: Services) -> None:
     @app.websocket("/api/v1/ws")
     async def websocket(ws: WebSocket, token: str | None = Query(None, max_length=100),
@@ -214,14 +233,14 @@ def _mount_websocket(app: FastAPI, services: Services) -> None:
                         last_seq: int | None = Query(None, ge=0),
                         room: str | None = Query(None, max_length=64),
                         rev: int | None = Query(None, ge=0)) -> None:
-        account = await authenticate(ws, token)
-        if account is None or (token is None and not _origin_ok(ws, services.settings)):
+        found = await _ws_identity(ws, token, services.settings)
+        if found is None:
             # Accept first: a close before the handshake is an HTTP 403, and the client would
             # never see the documented close code.
             await ws.accept()
             await ws.close(4001, "sign in first")
             return
-        await services.gateway.serve(ws, account, resume, last_seq, room, rev)
+        await services.gateway.serve(ws, found[0], found[1], resume, last_seq, room, rev)
 
 
 def _mount_web(app: FastAPI) -> None:

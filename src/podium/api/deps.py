@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from podium.services.accounts import Account
+from podium.services.credentials import Credential
 from podium.services.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
@@ -28,22 +29,37 @@ def bearer(conn: HTTPConnection) -> str | None:
     return None
 
 
-async def authenticate(conn: HTTPConnection, token: str | None = None) -> Account | None:
-    services = podium(conn)
-    token = token or bearer(conn)
-    if token:
-        return await services.accounts.by_token(token)
+async def identify(conn: HTTPConnection) -> tuple[Account, Credential] | None:
+    """``Authorization: Bearer`` if sent (never the cookie then, even if the token is empty),
+    else the session cookie. Other schemes (a proxy's Basic auth) are not ours: ignored."""
+    accounts = podium(conn).accounts
+    scheme, _, value = conn.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        token = value.strip()
+        return await accounts.identify_token(token) if token else None
     cookie = conn.cookies.get(SESSION_COOKIE)
     if cookie:
-        return await services.accounts.by_session(cookie)
+        return await accounts.identify_session(cookie)
     return None
 
 
+async def authenticate(conn: HTTPConnection) -> Account | None:
+    found = await identify(conn)
+    return found[0] if found is not None else None
+
+
 async def current_account(request: Request) -> Account:
-    account = await authenticate(request)
-    if account is None:
+    found = await identify(request)
+    if found is None:
         raise Unauthorized("unauthorized", "Sign in first.")
-    return account
+    request.state.credential = found[1]  # e.g. an audio connection remembers what opened it
+    return found[0]
+
+
+def credential_of(request: Request) -> Credential | None:
+    """What authenticated this request (set by ``current_account``)."""
+    credential: Credential | None = getattr(request.state, "credential", None)
+    return credential
 
 
 async def current_admin(account: Annotated[Account, Depends(current_account)]) -> Account:

@@ -170,12 +170,19 @@ def _main(coro: Any) -> None:
         sys.exit(2)
 
 
+def _token_argument(parser: argparse.ArgumentParser) -> None:
+    # A command line is visible to every local user (ps): prefer the environment.
+    parser.add_argument("--token", default=os.environ.get("PODIUM_TOKEN"),
+                        required="PODIUM_TOKEN" not in os.environ,
+                        help="API token (or set PODIUM_TOKEN, which other users cannot see)")
+
+
 def add_bot_commands(sub: Any) -> None:
     bot = sub.add_parser("bot", help="speaker and listener bots").add_subparsers(
         dest="bot", required=True)
     s = bot.add_parser("speak", help="join or create a room and stream a WAV file on stage")
     s.add_argument("--server", required=True)
-    s.add_argument("--token", required=True)
+    _token_argument(s)
     where = s.add_mutually_exclusive_group(required=True)
     where.add_argument("--room")
     where.add_argument("--create", metavar="TITLE")
@@ -185,7 +192,7 @@ def add_bot_commands(sub: Any) -> None:
 
     listen_cmd = bot.add_parser("listen", help="join a room as a listener and record it")
     listen_cmd.add_argument("--server", required=True)
-    listen_cmd.add_argument("--token", required=True)
+    _token_argument(listen_cmd)
     listen_cmd.add_argument("--room", required=True)
     listen_cmd.add_argument("--seconds", type=float, required=True)
     listen_cmd.add_argument("--out", required=True)

@@ -109,9 +109,7 @@ class Realtime:
 
     def _url(self) -> str:
         base = self.client.server.replace("http://", "ws://").replace("https://", "wss://")
-        query = []
-        if self.client.token:
-            query.append(f"token={self.client.token}")
+        query = []  # the token goes in a header: URLs end up in logs
         if self.session:
             query += [f"resume={self.session}", f"last_seq={self.last_seq}"]
             if self.room is not None:
@@ -122,6 +120,8 @@ class Realtime:
     async def open(self) -> None:
         cookies = "; ".join(f"{k}={v}" for k, v in self.client.http.cookies.items())
         headers = {"Cookie": cookies} if cookies else {}
+        if self.client.token:
+            headers = {"Authorization": f"Bearer {self.client.token}"}
         self.ws = await websockets.connect(self._url(), additional_headers=headers,
                                            max_size=2**22)
         hello = json.loads(await self.ws.recv())

@@ -70,7 +70,8 @@ async def _leave(gw: Gateway, session: ClientSession, account: Account,
 async def _rtc_offer(gw: Gateway, session: ClientSession, account: Account,
                      frame: dict[str, Any]) -> Any:
     answer = await gw.rooms.connect_media(_room(session), account.id,
-                                          _str(frame, "sdp", 20_000), "offer")
+                                          _str(frame, "sdp", 20_000), "offer",
+                                          session.credential)
     return {"sdp": answer.sdp, "type": answer.type}
 
 

@@ -1,6 +1,7 @@
 """The WebSocket gateway: one authenticated socket per client, numbered events, resume.
 
-Close codes: 4000 heartbeat timeout, 4001 not signed in, 4003 account suspended, 4008
+Close codes: 4000 heartbeat timeout, 4001 not signed in (or the credential the socket opened
+with was revoked, signed out or replaced by a new password), 4003 account suspended, 4008
 flooding, 4009 too slow to keep up (resume to catch up), 1009 frame too large. See
 docs/realtime.md.
 """
@@ -12,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -20,6 +22,7 @@ from podium.realtime.bus import EventBus, Message
 from podium.realtime.commands import CommandError, dispatch
 from podium.realtime.session import ClientSession, TokenBucket
 from podium.services.accounts import Account
+from podium.services.credentials import Credential, Ended, ends_any
 from podium.services.errors import ServiceError
 from podium.services.ratelimit import RateLimiter
 from podium.services.rooms import RoomService
@@ -33,6 +36,7 @@ MAX_FRAME = 64 * 1024
 RATE, BURST, FLOOD_LIMIT = 20.0, 60.0, 100
 # Commands that also count against a per-account limit (services.ratelimit), over HTTP too.
 LIMITED_COMMANDS = {"raise_hand": "hand_raise"}
+CLOSE_SIGNED_OUT = 4001
 CLOSE_SUSPENDED = 4003
 CLOSE_PREFIX = "\x00close:"  # a queued frame that tells the sender to close with a code
 # Room events after which a viewer's "people you blocked are on stage" list may change.
@@ -69,6 +73,13 @@ class Gateway:
             to = message.get("to")
             if (to is not None and session.user_id not in to) or message["rev"] <= after_rev:
                 return
+            live = self.rooms.rooms.get(room_id)
+            if live is not None and session.user_id not in live.state.members \
+                    and message["rev"] > live.gone_at.get(session.user_id, -1):
+                # Left by other means (HTTP, another socket, removed while away): a member's
+                # room events stop with the change that took them out.
+                self._forget_room(session)
+                return
             session.push_message(message)
             self._after_event(session, message["event"])
 
@@ -78,9 +89,7 @@ class Gateway:
         kind = event.get("type")
         if kind == "room_ended" or (kind == "member_removed"
                                     and event.get("user_id") == session.user_id):
-            session.unsubscribe("room")
-            session.room_id = None
-            self._blocked_shown.pop(session.id, None)
+            self._forget_room(session)
             return
         if kind in STAGE_EVENTS:
             self.refresh_blocked(session)
@@ -92,6 +101,11 @@ class Gateway:
             if live is not None:
                 room = self.rooms.snapshot(live, session.user_id)
                 session.push({"type": "snapshot", "room": room})
+
+    def _forget_room(self, session: ClientSession) -> None:
+        session.unsubscribe("room")
+        session.room_id = None
+        self._blocked_shown.pop(session.id, None)
 
     def subscribe_hallway(self, session: ClientSession, account: Account) -> None:
         shown: set[str] = set()  # rooms this viewer was told about: removals only for these
@@ -145,13 +159,28 @@ class Gateway:
     def close_user(self, user_id: int, code: int = CLOSE_SUSPENDED,
                    reason: str = "account suspended") -> int:
         """Close every socket of this member and forget their sessions (no resume)."""
+        return self._close_where(lambda s: s.user_id == user_id, code, reason)
+
+    async def end_credentials(self, ended: list[Ended]) -> None:
+        """Credentials stopped working (``services.credentials``): close the sockets opened
+        with them, at once, and forget their sessions, so nothing they send is acted on."""
+        suspended = {e.user_id for e in ended if e.kind == "user"}
+        self._close_where(lambda s: s.user_id in suspended, CLOSE_SUSPENDED,
+                          "account suspended")
+        self._close_where(lambda s: ends_any(ended, s.credential, s.user_id),
+                          CLOSE_SIGNED_OUT, "signed out: sign in again")
+
+    def _close_where(self, match: Callable[[ClientSession], bool], code: int,
+                     reason: str) -> int:
         closed = 0
         for sid, session in list(self.sessions.items()):
-            if session.user_id != user_id:
+            if not match(session):
                 continue
             if session.queue is not None:
                 session.queue.put_nowait(f"{CLOSE_PREFIX}{code}:{reason}")
                 closed += 1
+            if session.room_id:  # no longer holds its member in the room
+                self.rooms.detach(session.room_id, session.user_id, session.id)
             session.unsubscribe_all()
             session.room_id = None
             self._blocked_shown.pop(sid, None)
@@ -165,17 +194,19 @@ class Gateway:
 
     # Connections --------------------------------------------------------------
 
-    def _open_session(self, account: Account, resume: str | None, last_seq: int | None,
-                      room: str | None = None,
+    def _open_session(self, account: Account, credential: Credential | None,
+                      resume: str | None, last_seq: int | None, room: str | None = None,
                       rev: int | None = None) -> tuple[ClientSession, bool]:
         old = self.sessions.get(resume or "")
         if old is not None and old.user_id == account.id:
             if old.queue is not None:
                 old.queue.put_nowait("")  # a newer socket takes this session over
+            old.credential = credential  # what it now lives on
             if last_seq is not None and old.can_resume_from(last_seq):
                 return old, True
             return old, False
         session = ClientSession(account.id)
+        session.credential = credential
         self.sessions[session.id] = session
         self.subscribe_user(session)
         if resume and last_seq is not None and room and rev is not None:
@@ -203,11 +234,11 @@ class Gateway:
         self.refresh_blocked(session)
         return True
 
-    async def serve(self, ws: WebSocket, account: Account, resume: str | None,
-                    last_seq: int | None, room: str | None = None,
+    async def serve(self, ws: WebSocket, account: Account, credential: Credential | None,
+                    resume: str | None, last_seq: int | None, room: str | None = None,
                     rev: int | None = None) -> None:
         await ws.accept()
-        session, resumed = self._open_session(account, resume, last_seq, room, rev)
+        session, resumed = self._open_session(account, credential, resume, last_seq, room, rev)
         # Resumed from the room's history (another node's session): own events were not kept.
         moved = resumed and session.id != resume
         hello = {"type": "hello", "session": session.id, "resumed": resumed, "moved": moved,
@@ -286,6 +317,8 @@ class Gateway:
                                                 "Frames are at most 64 KiB."))
                 await ws.close(1009, "frame too large")
                 return
+            if self.sessions.get(session.id) is not session:
+                continue  # ended (credentials, suspension): its close frame is on its way
             if not bucket.take():
                 refused += 1
                 session.send_unsequenced(_error(None, "rate_limited", "Slow down."))
@@ -298,7 +331,7 @@ class Gateway:
     async def _handle(self, session: ClientSession, account: Account, text: str) -> None:
         try:
             frame = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             session.send_unsequenced(_error(None, "bad_json", "Frames are JSON objects."))
             return
         if not isinstance(frame, dict):

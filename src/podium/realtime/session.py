@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from podium.realtime.bus import Message
+from podium.services.credentials import Credential
 
 REPLAY_FRAMES = 5000  # frames kept for a client that reconnects
 SEND_QUEUE = 2000  # a client further behind than this is disconnected and must resume
@@ -26,6 +27,7 @@ class ClientSession:
         self.replay: deque[tuple[int, str]] = deque(maxlen=REPLAY_FRAMES)
         self.queue: asyncio.Queue[str] | None = None
         self.room_id: str | None = None
+        self.credential: Credential | None = None  # what the socket opened with
         self.detached_at: float | None = None
         self.unsubscribers: dict[str, Callable[[], None]] = {}
 

@@ -11,14 +11,15 @@ from sqlalchemy.exc import IntegrityError
 
 from podium.clock import Clock
 from podium.config import Settings
+from podium.services.credentials import Credential, CredentialWatch, Ended
 from podium.services.errors import Conflict, Forbidden, Gone, Invalid, NotFound, Unauthorized
 from podium.services.ratelimit import RateLimiter
 from podium.services.security import (
     digest,
     generate_password,
-    hash_password,
+    hash_async,
     new_secret,
-    verify_password,
+    verify_async,
 )
 from podium.services.text import TextError, clean_text
 from podium.storage.db import Database
@@ -85,6 +86,7 @@ class AccountService:
         self.clock = clock
         self.settings = settings
         self.limiter = limiter or RateLimiter(clock, settings)
+        self.watch = CredentialWatch(db, clock)  # live connections end with their credential
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -93,7 +95,7 @@ class AccountService:
                           is_admin: bool = False, invited_by_id: int | None = None) -> Account:
         row = User(username=check_username(username),
                    display_name=clean_display_name(display_name),
-                   password_hash=hash_password(check_password(password)), is_admin=is_admin,
+                   password_hash=await hash_async(check_password(password)), is_admin=is_admin,
                    invited_by_id=invited_by_id, created_at=self._now())
         try:
             async with self.db.transaction() as s:
@@ -127,18 +129,26 @@ class AccountService:
         return Account.of(row)
 
     async def set_password(self, username: str, password: str) -> None:
-        """A new password ends every session signed in with the old one (API tokens stay)."""
+        """A new password ends every session signed in with the old one, and the connections
+        they opened (API tokens stay)."""
+        password_hash = await hash_async(check_password(password))
         async with self.db.transaction() as s:
             user_id = await s.scalar(select(User.id).where(User.username == username))
             if user_id is None:
                 raise NotFound("user_not_found", "No such member.")
             await s.execute(update(User).where(User.id == user_id)
-                            .values(password_hash=hash_password(check_password(password))))
+                            .values(password_hash=password_hash))
             await s.execute(delete(Session).where(Session.user_id == user_id))
+            row = self.watch.record(s, Ended(user_id, "sessions"))
+        await self.watch.announce([row])
 
     async def set_suspended(self, user_id: int, suspended: bool) -> None:
+        """Suspending also ends every live connection of the member, on every node."""
         async with self.db.transaction() as s:
             await s.execute(update(User).where(User.id == user_id).values(suspended=suspended))
+            row = self.watch.record(s, Ended(user_id, "user")) if suspended else None
+        if row is not None:
+            await self.watch.announce([row])
 
     # Sessions ---------------------------------------------------------------
 
@@ -154,7 +164,7 @@ class AccountService:
         async with self.db.transaction() as s:
             row = await s.scalar(select(User).where(User.username == username))
         # One message for an unknown name and a wrong password: it must not tell which.
-        if not verify_password(row.password_hash if row else None, password) or row is None:
+        if not await verify_async(row.password_hash if row else None, password) or row is None:
             await self.limiter.record_failure(**keys)
             raise Unauthorized("bad_credentials", "Wrong username or password.")
         await self.limiter.clear_failures(username=username)
@@ -171,17 +181,29 @@ class AccountService:
         return token
 
     async def sign_out(self, token: str) -> None:
+        """End the session, and the connections it opened."""
         async with self.db.transaction() as s:
             row = await s.scalar(select(Session).where(Session.token_hash == digest(token)))
-            if row is not None:
-                await s.delete(row)
+            if row is None:
+                return
+            await s.delete(row)
+            event = self.watch.record(s, Ended(row.user_id, "session", row.id))
+        await self.watch.announce([event])
 
     async def by_session(self, token: str) -> Account | None:
+        found = await self.identify_session(token)
+        return found[0] if found is not None else None
+
+    async def identify_session(self, token: str) -> tuple[Account, Credential] | None:
+        """The member a session cookie signs in, and the session (connections remember it)."""
         async with self.db.transaction() as s:
-            row = await s.scalar(
-                select(User).join(Session, Session.user_id == User.id)
-                .where(Session.token_hash == digest(token), Session.expires_at > self._now()))
-        return Account.of(row) if row is not None and not row.suspended else None
+            found = (await s.execute(
+                select(User, Session.id).join(Session, Session.user_id == User.id)
+                .where(Session.token_hash == digest(token), Session.expires_at > self._now())
+            )).first()
+        if found is None or found[0].suspended:
+            return None
+        return Account.of(found[0]), Credential("session", found[1], found[0].id)
 
     # API tokens -------------------------------------------------------------
 
@@ -201,13 +223,21 @@ class AccountService:
             return list(rows)
 
     async def revoke_token(self, user_id: int, token_id: int) -> None:
+        """Revoke the token, and end the connections it opened."""
         async with self.db.transaction() as s:
             row = await s.get(ApiToken, token_id)
             if row is None or row.user_id != user_id or row.revoked_at is not None:
                 raise NotFound("token_not_found", "No such token.")
             row.revoked_at = self._now()
+            event = self.watch.record(s, Ended(user_id, "token", token_id))
+        await self.watch.announce([event])
 
     async def by_token(self, token: str) -> Account | None:
+        found = await self.identify_token(token)
+        return found[0] if found is not None else None
+
+    async def identify_token(self, token: str) -> tuple[Account, Credential] | None:
+        """The member an API token signs in, and the token (connections remember it)."""
         async with self.db.transaction() as s:
             found = (await s.execute(
                 select(User, ApiToken).join(ApiToken, ApiToken.user_id == User.id)
@@ -216,7 +246,7 @@ class AccountService:
             if found is None or found[0].suspended:
                 return None
             found[1].last_used_at = self._now()
-            return Account.of(found[0])
+            return Account.of(found[0]), Credential("token", found[1].id, found[0].id)
 
     # Invites ----------------------------------------------------------------
 
@@ -267,7 +297,7 @@ class AccountService:
         check_username(username)
         check_password(password)
         display_name = clean_display_name(display_name)
-        password_hash = hash_password(password)
+        password_hash = await hash_async(password)
         try:
             async with self.db.transaction() as s:
                 invite = await self._usable_invite(s, code)

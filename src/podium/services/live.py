@@ -10,6 +10,7 @@ from typing import Any
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.state import RoomState
 from podium.realtime.roomlog import Entry
+from podium.services.credentials import Credential
 
 MAX_DELTA = 100  # audience names carried per batch; the count is always exact
 REPLAY_EVENTS = 5000  # room events kept for clients that resume (on any node)
@@ -71,6 +72,11 @@ class LiveRoom:
     batch: AudienceBatch = field(default_factory=AudienceBatch)
     flush_handle: asyncio.TimerHandle | None = None
     holders: dict[int, set[str]] = field(default_factory=dict)
+    # Member -> what authenticated their audio connection: it ends with that credential.
+    media_credentials: dict[int, Credential | None] = field(default_factory=dict)
+    # Member -> the room revision of the change that took them out: their sockets get the
+    # room's messages up to it (the news of their leaving included), then no more.
+    gone_at: dict[int, int] = field(default_factory=dict)
     absent_since: dict[int, float] = field(default_factory=dict)
     heard: frozenset[int] = frozenset()
     speaking: frozenset[int] = frozenset()

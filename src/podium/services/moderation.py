@@ -260,8 +260,8 @@ class ModerationService:
         return {"user_id": target.id, "suspended": suspended, "rooms_ended": ended}
 
     async def _take_effect(self, user_id: int) -> list[str]:
-        """Everywhere at once: sockets closed (4003), rooms they host end, media gone."""
-        self.gateway.close_user(user_id)
+        """Everywhere at once: rooms they host end, media gone. (Their sockets were closed with
+        4003 by the suspension itself: ``AccountService.set_suspended``.)"""
         ended = []
         for live in list(self.rooms.rooms.values()):
             try:

@@ -34,10 +34,11 @@ from podium.media.engine import MediaEngine, MediaEngineError, SessionDescriptio
 from podium.realtime.bus import EventBus, Message
 from podium.realtime.roomlog import Entry, LocalRoomLog, RoomLog
 from podium.services.accounts import Account
+from podium.services.credentials import Credential, Ended, ends_any
 from podium.services.errors import Forbidden, Invalid, NotFound, TooMany, from_room_error
 from podium.services.live import AudienceBatch, LiveRoom, RoomInfo
 from podium.storage.db import Database
-from podium.storage.tables import Room, RoomAccess
+from podium.storage.tables import Room, RoomAccess, User
 
 log = logging.getLogger(__name__)
 SPEAKING_LEVEL = 0.08  # audio level above which someone counts as speaking
@@ -322,6 +323,10 @@ class RoomService:
                         end_reason=str(event.data.get("reason", ""))))
             elif event.type is EventType.USER_ALLOWED:
                 async with self.db.transaction() as s:
+                    # Checked here, before the new state is installed: an unknown id is refused.
+                    user = await s.get(User, event.subject)
+                    if user is None or user.suspended:
+                        raise NotFound("user_not_found", "No such member.")
                     if await s.get(RoomAccess, (live.room_id, event.subject)) is None:
                         s.add(RoomAccess(room_id=live.room_id, user_id=event.subject,
                                          granted_by_id=int(str(event.data["by"])),
@@ -353,6 +358,8 @@ class RoomService:
             if user_id not in live.state.members:
                 live.holders.pop(user_id, None)
                 live.absent_since.pop(user_id, None)
+                live.gone_at[user_id] = live.rev
+                live.media_credentials.pop(user_id, None)
                 await self.media.disconnect(live.room_id, user_id)
 
     # Publishing ----------------------------------------------------------------
@@ -503,8 +510,9 @@ class RoomService:
 
     # Media -----------------------------------------------------------------------
 
-    async def connect_media(self, room_id: str, user_id: int, sdp: str,
-                            kind: str) -> SessionDescription:
+    async def connect_media(self, room_id: str, user_id: int, sdp: str, kind: str,
+                            credential: Credential | None = None) -> SessionDescription:
+        """``credential``: what authenticated the offer; the connection ends with it."""
         live = self.get(room_id)
         if user_id not in live.state.members:
             raise Forbidden("not_in_room", "Join the room before connecting audio.")
@@ -514,10 +522,24 @@ class RoomService:
             answer = await self.media.connect(room_id, user_id, SessionDescription(sdp, kind))
         except MediaEngineError as exc:
             raise Invalid("invalid_sdp", str(exc)) from None
+        live.media_credentials[user_id] = credential
         self.attach(live, user_id, "media")
         return answer
 
+    async def end_media(self, ended: list[Ended]) -> None:
+        """Credentials stopped working: hang up the audio connections they opened (the member
+        then leaves after the resume window, unless they come back signed in)."""
+        for live in list(self.rooms.values()):
+            for user_id, credential in list(live.media_credentials.items()):
+                if ends_any(ended, credential, user_id):
+                    del live.media_credentials[user_id]
+                    await self.media.disconnect(live.room_id, user_id)
+                    self.detach(live.room_id, user_id, "media")
+
     async def _on_peer_gone(self, room_id: str, user_id: int) -> None:
+        live = self.rooms.get(room_id)
+        if live is not None:
+            live.media_credentials.pop(user_id, None)
         self.detach(room_id, user_id, "media")
 
     async def _on_levels(self, room_id: str, levels: dict[int, float]) -> None:

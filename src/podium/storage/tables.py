@@ -261,3 +261,19 @@ class AuditEntry(Base):
     report_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class CredentialEvent(Base):
+    """A credential that stopped working (a token revoked, a session signed out, a password
+    reset, a suspension): every node, and every process, ends the connections that used it
+    (services/credentials.py). Kept a day, then pruned."""
+
+    __tablename__ = "credential_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # "token" (ref: api_tokens.id), "session" (ref: sessions.id), "sessions" (every session
+    # of the member: a new password) or "user" (everything: a suspension).
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

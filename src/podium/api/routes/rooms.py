@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from podium.api.deps import CurrentAccount, check_rate, podium
+from podium.api.deps import CurrentAccount, check_rate, credential_of, podium
 from podium.api.schemas import MuteBody, Ok, RoomCreate, RtcAnswer, RtcOffer, UserTarget
 from podium.domain import commands as c
 
@@ -59,7 +59,8 @@ async def join(account: CurrentAccount, request: Request, room_id: str = RoomId)
 async def rtc(body: RtcOffer, account: CurrentAccount, request: Request,
               room_id: str = RoomId) -> RtcAnswer:
     """Exchange SDP: send your offer, get the server's answer."""
-    answer = await podium(request).rooms.connect_media(room_id, account.id, body.sdp, body.type)
+    answer = await podium(request).rooms.connect_media(room_id, account.id, body.sdp, body.type,
+                                                       credential_of(request))
     return RtcAnswer(sdp=answer.sdp, type=answer.type)
 
 
