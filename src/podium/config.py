@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     turn_username: str = ""
     turn_password: str = ""
+    # CIDRs the media engine may send ICE checks to (offers' candidates, peer-reflexive
+    # sources); empty = any unicast address that is not loopback, link-local or reserved
+    # (loopback too when ice_hosts are loopback). podium.media.ice.RemoteAddresses.
+    ice_remote_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- rate limits and sign-in lockout (podium.services.ratelimit) ---------------------------
     # "COUNT/SECONDS": a bucket of COUNT refilled evenly over SECONDS. Per address (sign-in,
@@ -57,6 +62,9 @@ class Settings(BaseSettings):
     rate_hand_raise: str = Field(default="10/60", pattern=RATE_PATTERN)
     rate_ping: str = Field(default="10/60", pattern=RATE_PATTERN)
     rate_report: str = Field(default="10/3600", pattern=RATE_PATTERN)
+    rate_avatar: str = Field(default="10/600", pattern=RATE_PATTERN)  # uploads (decoding costs)
+    rate_follow: str = Field(default="60/600", pattern=RATE_PATTERN)  # follows and unfollows
+    rate_event_create: str = Field(default="10/3600", pattern=RATE_PATTERN)
     # This many failed sign-ins within lockout_seconds lock that username (existing or not) or
     # that address out for lockout_seconds.
     lockout_failures_per_username: int = Field(default=5, ge=1)
@@ -126,10 +134,17 @@ class Settings(BaseSettings):
             return int(value)
         return value
 
-    @field_validator("ice_hosts", "stun_urls", "turn_urls", mode="before")
+    @field_validator("ice_hosts", "stun_urls", "turn_urls", "ice_remote_networks", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("ice_remote_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad entry
+        return value
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -16,6 +16,7 @@ from importlib.metadata import version
 from typing import Any
 
 import aioice.ice
+import aiortc.sdp
 import pytest
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtp import RtcpByePacket
@@ -245,3 +246,42 @@ async def test_listeners_get_sender_reports_from_the_host(
         what="an RTCP sender report at the listener",
     )
     assert peer.listener.packets > 0
+
+
+def test_srtp_receive_path_is_what_the_ssrc_gate_wraps() -> None:
+    # host.limit_ssrcs wraps _setup_srtp (called on the instance once DTLS is up) and puts an
+    # SsrcGate on the _rx_srtp it makes; every SRTP/SRTCP packet goes through that session's
+    # unprotect / unprotect_rtcp (looked up per packet), and a pylibsrtp.Error drops it.
+    assert "self._setup_srtp()" in inspect.getsource(RTCDtlsTransport.start)
+    assert "self._rx_srtp = Session(rx_policy)" in inspect.getsource(RTCDtlsTransport._setup_srtp)
+    assert "ssrc_type=Policy.SSRC_ANY_INBOUND" in inspect.getsource(RTCDtlsTransport._setup_srtp)
+    receive = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "data = self._rx_srtp.unprotect_rtcp(data)" in receive
+    assert "data = self._rx_srtp.unprotect(data)" in receive
+    assert "except pylibsrtp.Error" in receive
+    assert not hasattr(Session, "__slots__")  # instance attributes can replace its methods
+
+
+def test_ice_checks_go_through_what_the_remote_address_guard_wraps() -> None:
+    # ice.ignore_checks_from replaces Connection.request_received on the instance: aioice's
+    # StunProtocol calls it for every STUN request, and it is what answers, learns a
+    # peer-reflexive address and checks it back.
+    assert "self.receiver.request_received(" in inspect.getsource(
+        aioice.ice.StunProtocol.datagram_received
+    )
+    handler = inspect.getsource(aioice.ice.Connection.request_received)
+    assert "protocol.send_stun(response, addr)" in handler and "self.check_incoming(" in handler
+    assert 'type="prflx"' in inspect.getsource(aioice.ice.Connection.check_incoming)
+    # offer.check_offer splits lines as aiortc's parser does, so no candidate hides from it.
+    assert "sdp.splitlines()" in inspect.getsource(aiortc.sdp.grouplines)
+    assert 'attr == "candidate"' in inspect.getsource(aiortc.sdp.SessionDescription.parse)
+
+
+async def test_connected_peer_has_the_ssrc_gate_and_the_check_guard(
+    engine: EmbeddedEngine, join: Join
+) -> None:
+    peer = await taken_over(engine, join)
+    dtls = peer.pc.getTransceivers()[0].receiver.transport
+    assert isinstance(dtls._rx_srtp, Session)
+    assert "unprotect" in vars(dtls._rx_srtp) and "unprotect_rtcp" in vars(dtls._rx_srtp)
+    assert "request_received" in vars(dtls.transport._connection)

@@ -106,6 +106,7 @@ class EmbeddedEngine:
 
     def __init__(self, settings: Settings) -> None:
         hosts = ice.validate_hosts(settings.ice_hosts)
+        self._remote = ice.RemoteAddresses.for_hosts(settings.ice_remote_networks, hosts)
         servers = (
             list(settings.stun_urls),
             list(settings.turn_urls),
@@ -120,10 +121,13 @@ class EmbeddedEngine:
         # Speakers' clients are told of at least this loss (1/256 units) when their packets
         # are forwarded, so they send FEC for the listeners (host.ReportedStatistics).
         floor = min(255, self._loss * 256 // 100) if self._passthrough else 0
+        networks = tuple(settings.ice_remote_networks)
         if workers == 0:
-            self._pool = PeerHost(hosts, servers, self._on_rtp, self._on_gone, floor)
+            self._pool = PeerHost(hosts, servers, self._on_rtp, self._on_gone, floor, networks)
         else:
-            self._pool = WorkerPool(workers, hosts, servers, self._on_rtp, self._on_gone, floor)
+            self._pool = WorkerPool(
+                workers, hosts, servers, self._on_rtp, self._on_gone, floor, networks
+            )
         self._state = EngineState.NEW
         self._rooms: dict[str, _Room] = {}
         self._heard: dict[str, frozenset[int]] = {}
@@ -165,7 +169,7 @@ class EmbeddedEngine:
     ) -> SessionDescription:
         if self._state is not EngineState.RUNNING:
             raise MediaEngineError("media engine is not running")
-        check_offer(offer)
+        offer = check_offer(offer, self._remote)
         await self.disconnect(room_id, user_id)  # one peer per user: replace
         room = self._rooms.get(room_id) or self._open_room(room_id)
         self._next_peer_id += 1
@@ -177,7 +181,9 @@ class EmbeddedEngine:
         except BaseException:
             await self._forget(room, member)
             raise
-        self._pool.set_heard(room_id, heard, self._shared_samples)
+        # Read again: the set may have changed while the host negotiated (an invitation
+        # accepted, a mute), and a host may have made the room with the old one.
+        self._pool.set_heard(room_id, self._heard.get(room_id, _NOBODY), self._shared_samples)
         if room.members.get(user_id) is not member:
             raise MediaEngineError("the peer was closed while connecting")
         return SessionDescription(sdp=sdp, type="answer")

@@ -7,11 +7,20 @@ listeners and a mix-minus for each heard speaker, and the host sends them throug
 buffer and decoder (``hook_uplink``) and handed to ``on_rtp``; the mixer decodes it
 (``podium.media.uplink``: our own jitter buffer, FEC and PLC).
 
+Each peer may use at most ``MAX_SSRCS_PER_PEER`` SSRCs (``limit_ssrcs``): libsrtp (a stream
+per SSRC: aiortc's receive policy takes any), aiortc's RTP router and our statistics keep
+state per SSRC, so packets on others are dropped before any of them sees one.
+
 Borrowed aiortc 1.16.0 internals (checked by ``tests/media/test_media_canary.py``):
 ``RTCRtpReceiver._handle_rtp_packet`` (looked up per packet by the DTLS transport, so an
 instance attribute replaces it) and ``_RTCRtpReceiver__remote_streams`` (the per-SSRC
 ``StreamStatistics`` its RTCP task turns into receiver reports: we keep feeding it, so the
-sender sees the real loss and its Opus encoder keeps spending bits on FEC).
+sender sees the real loss and its Opus encoder keeps spending bits on FEC);
+``RTCDtlsTransport._setup_srtp`` (called on the instance once DTLS is up) and the
+``_rx_srtp`` session it makes, whose ``unprotect`` / ``unprotect_rtcp`` every SRTP packet
+goes through (looked up per packet, so instance attributes replace them; a
+``pylibsrtp.Error`` makes aiortc drop the packet); ``RTCIceTransport._connection`` (see
+``ice.ignore_checks_from``).
 """
 
 from __future__ import annotations
@@ -24,9 +33,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+import pylibsrtp
+from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket
+from aiortc.sdp import SessionDescription as ParsedSdp
 
 from podium.media import ice, tasks
 from podium.media.engine import MediaEngineError
@@ -49,6 +60,9 @@ RtpSink = Callable[[str, int, int, bytes], None]
 GoneSink = Callable[[str, int, int], None]
 """(room_id, user_id, peer_id) when a peer failed or was closed by the remote side."""
 
+MAX_SSRCS_PER_PEER = 4
+"""SSRCs a peer may send SRTP and SRTCP on: a client sends RTP on one and RTCP from that one and
+perhaps a receiver's own (aiortc, Chrome); each costs libsrtp and aiortc state."""
 SR_TICK_SECONDS = 1.0
 SR_SLICES = round(SR_INTERVAL_SECONDS / SR_TICK_SECONDS)  # each peer's turn every 5 ticks
 _NOBODY: frozenset[int] = frozenset()
@@ -123,8 +137,10 @@ class PeerHost:
         on_rtp: RtpSink,
         on_gone: GoneSink,
         loss_floor: int = 0,
+        remote_networks: tuple[str, ...] = (),
     ) -> None:
         self._hosts = hosts
+        self._remote = ice.RemoteAddresses.for_hosts(remote_networks, hosts)
         self._ice_servers = ice_servers
         self._on_rtp = on_rtp
         self._on_gone = on_gone
@@ -215,6 +231,9 @@ class PeerHost:
         if len(transceivers) != 1:
             raise MediaEngineError("the offer must have exactly one audio m-line")
         prefer_opus(transceivers[0])  # the mix is pre-encoded Opus; nothing else can carry it
+        dtls = transceivers[0].receiver.transport
+        limit_ssrcs(dtls, announced_ssrcs(sdp))
+        ice.ignore_checks_from(dtls.transport, self._remote)  # ICE starts below
         self.hook_uplink(peer, transceivers[0].receiver)
         pc.addTrack(peer.track)  # never yields: the fast path sends instead (see fastpath)
         answer = await pc.createAnswer()
@@ -338,6 +357,55 @@ class PeerHost:
 
     def _spawn(self, coro: Any) -> None:
         tasks.spawn(self._aux, coro, "peer host")
+
+
+class SsrcGate:
+    """Lets SRTP and SRTCP through to libsrtp on at most ``MAX_SSRCS_PER_PEER`` SSRCs: those
+    announced (``a=ssrc``), then the first ones seen whose packets authenticate. The SSRC is
+    in the clear: RTP header bytes 8-12, RTCP (sender) bytes 4-8."""
+
+    __slots__ = ("admitted", "_rtp", "_rtcp")
+
+    def __init__(self, session: pylibsrtp.Session, announced: list[int]) -> None:
+        self.admitted = {ssrc.to_bytes(4, "big") for ssrc in announced[:MAX_SSRCS_PER_PEER]}
+        self._rtp, self._rtcp = session.unprotect, session.unprotect_rtcp
+        setattr(session, "unprotect", self.unprotect)  # noqa: B010 (method override)
+        setattr(session, "unprotect_rtcp", self.unprotect_rtcp)  # noqa: B010
+
+    def unprotect(self, data: bytes) -> bytes:
+        return self._pass(data[8:12], data, self._rtp)
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        return self._pass(data[4:8], data, self._rtcp)
+
+    def _pass(self, ssrc: bytes, data: bytes, unprotect: Callable[[bytes], bytes]) -> bytes:
+        if ssrc in self.admitted:
+            return unprotect(data)
+        if len(self.admitted) >= MAX_SSRCS_PER_PEER:
+            raise pylibsrtp.Error("SSRC limit reached")  # aiortc drops the packet
+        plain = unprotect(data)  # raises unless authentic: forged packets take no place
+        self.admitted.add(ssrc)
+        return plain
+
+
+def limit_ssrcs(dtls: RTCDtlsTransport, announced: list[int]) -> None:
+    """Put an ``SsrcGate`` on the receive SRTP session as soon as DTLS makes it (before the
+    transport reads its first SRTP packet)."""
+    setup = dtls._setup_srtp
+
+    def setup_srtp() -> None:
+        setup()
+        session = getattr(dtls, "_rx_srtp", None)
+        if isinstance(session, pylibsrtp.Session):
+            SsrcGate(session, announced)
+
+    setattr(dtls, "_setup_srtp", setup_srtp)  # noqa: B010 (method override)
+
+
+def announced_ssrcs(sdp: str) -> list[int]:
+    """The SSRCs of the offer's ``a=ssrc`` lines, in order, without repeats."""
+    ssrcs = [s.ssrc for m in ParsedSdp.parse(sdp).media for s in m.ssrc]
+    return list(dict.fromkeys(ssrcs))
 
 
 def tune_opus_answer(sdp: str) -> str:

@@ -12,6 +12,13 @@ Two jobs:
   same process can use different lists and everything else keeps aioice's behaviour.
 * **ICE servers.** aiortc falls back to Google's public STUN server when ``iceServers`` is
   ``None``. Podium never wants that, so ``rtc_configuration`` always passes an explicit list.
+* **Remote addresses.** ICE sends checks to whatever the remote side names: the candidates of
+  its offer, and the source address of any authenticated check it sends (a peer-reflexive
+  candidate). ``RemoteAddresses`` (``Settings.ice_remote_networks``) says which addresses may
+  be checked: ``podium.media.offer`` drops the offer's other candidates, ``ignore_checks_from``
+  the other checks (aioice 0.13.0: ``StunProtocol.datagram_received`` calls
+  ``Connection.request_received`` on the instance, which answers, learns the address and
+  checks it back).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import aioice
 import aioice.ice
@@ -115,3 +123,83 @@ def rtc_configuration(
     return RTCConfiguration(
         iceServers=ice_servers(stun_urls, turn_urls, turn_username, turn_password)
     )
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # "this host on this network": never a peer
+
+
+_KINDS = ("is_loopback", "is_link_local", "is_multicast", "is_unspecified", "is_reserved")
+
+
+def _kinds(address: Address) -> set[str]:
+    """What makes an address one a remote peer cannot have: loopback, link-local, multicast,
+    unspecified, reserved (255.255.255.255 included) or "this network" (0.0.0.0/8)."""
+    kinds = {kind for kind in _KINDS if getattr(address, kind)}
+    if address in _THIS_NETWORK:
+        kinds.add("this network")
+    return kinds
+
+
+def _special_network(network: Network) -> bool:
+    """A network of one such kind (``127.0.0.0/8``; not ``0.0.0.0/0``, whose ends differ)."""
+    return bool(_kinds(network.network_address) & _kinds(network.broadcast_address))
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class RemoteAddresses:
+    """The remote addresses ICE may send checks to.
+
+    With ``networks``: the addresses in them; a loopback, link-local, multicast or reserved
+    address only if a network that is itself of that kind names it (``127.0.0.0/8`` does,
+    ``0.0.0.0/0`` does not). Without: any other unicast address (public, private, CGNAT),
+    and loopback when ``loopback`` (the engine's own ICE hosts are loopback: tests,
+    benchmarks). Host names, ``*.local`` mDNS names included, are never allowed: resolving
+    them would mean DNS lookups or multicast queries chosen by the remote side.
+    """
+
+    def __init__(self, networks: Sequence[str] = (), loopback: bool = False) -> None:
+        self.networks: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(n, strict=False) for n in networks
+        )
+        self.loopback = loopback
+
+    @classmethod
+    def for_hosts(cls, networks: Sequence[str], hosts: Sequence[str]) -> RemoteAddresses:
+        """The setting, with loopback allowed when one of the engine's ``ice_hosts`` is."""
+        return cls(networks, any(_is_loopback(h) for h in hosts))
+
+    def allows(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+        if self.networks:
+            return any(
+                address in n and (not _kinds(address) or _special_network(n))
+                for n in self.networks
+            )
+        return not _kinds(address) or (self.loopback and address.is_loopback)
+
+
+def ignore_checks_from(ice_transport: Any, remote: RemoteAddresses) -> None:
+    """Drop STUN requests (ICE checks) from addresses ``remote`` does not allow, before aioice
+    answers them or checks the address back (``RTCIceTransport._connection``, see the module
+    docstring). Install before ICE starts."""
+    connection = ice_transport._connection
+    original = connection.request_received
+
+    def request_received(message: Any, addr: tuple[Any, ...], protocol: Any) -> None:
+        if remote.allows(str(addr[0])):
+            original(message, addr, protocol)
+
+    connection.request_received = request_received

@@ -34,6 +34,7 @@ class WorkerServer:
             self._rtp,
             self._gone,
             int(config.get("loss_floor", 0)),
+            tuple(str(n) for n in config.get("remote_networks", ())),
         )
         self._chains: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()

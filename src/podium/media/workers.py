@@ -112,10 +112,16 @@ class WorkerPool:
         on_rtp: RtpSink,
         on_gone: GoneSink,
         loss_floor: int = 0,
+        remote_networks: tuple[str, ...] = (),
     ) -> None:
         self._count = count
         self._config = json.dumps(
-            {"hosts": list(hosts), "ice_servers": list(ice_servers), "loss_floor": loss_floor}
+            {
+                "hosts": list(hosts),
+                "ice_servers": list(ice_servers),
+                "loss_floor": loss_floor,
+                "remote_networks": list(remote_networks),
+            }
         )
         self._on_rtp = on_rtp
         self._on_gone = on_gone

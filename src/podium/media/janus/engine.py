@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podium.config import Settings
-from podium.media import tasks
+from podium.media import ice, tasks
 from podium.media.engine import (
     EngineStats,
     LevelsCallback,
@@ -71,7 +71,8 @@ class _Member:
     instance: int
     handle: int
     participant: int = 0
-    muted: bool = True
+    muted: bool = True  # as Janus has it
+    muting: asyncio.Lock = field(default_factory=asyncio.Lock)  # one mute request at a time
 
 
 @dataclass(eq=False)
@@ -101,6 +102,9 @@ class JanusEngine:
         if not self._configs:
             raise ValueError("media_engine = 'janus' needs at least one janus_instances entry")
         self._admin_secret = settings.janus_admin_secret
+        # Checked before an offer goes to Janus (Janus's own peer-reflexive checks are not).
+        networks, hosts = settings.ice_remote_networks, settings.ice_hosts
+        self._remote = ice.RemoteAddresses.for_hosts(networks, hosts)
         self._sessions: list[JanusSession] = []
         self._rooms: dict[str, _Room] = {}
         self._heard: dict[str, frozenset[int]] = {}
@@ -185,16 +189,17 @@ class JanusEngine:
     ) -> SessionDescription:
         if not self._running:
             raise MediaEngineError("media engine is not running")
-        check_offer(offer)
+        offer = check_offer(offer, self._remote)
         await self.disconnect(room_id, user_id)  # one peer per user: replace
         room = self._rooms.setdefault(room_id, _Room(room_id))
         index = await self._least_loaded()
         session = self._sessions[index]
-        muted = user_id not in self._heard.get(room_id, _NOBODY)
         try:
             async with room.lock:
                 bridge = await self._bridge(room, index)
-                member = _Member(user_id, index, await session.attach(PLUGIN), muted=muted)
+                handle = await session.attach(PLUGIN)
+                muted = user_id not in self._heard.get(room_id, _NOBODY)  # read after the awaits
+                member = _Member(user_id, index, handle, muted=muted)
                 room.members[user_id] = member
                 self._by_handle[(index, member.handle)] = (room_id, member)
             event = await session.send_async(
@@ -428,20 +433,27 @@ class JanusEngine:
         await session.detach(bridge.control)
 
     async def _apply_mute(self, room: _Room, member: _Member) -> None:
-        muted = member.user_id not in self._heard.get(room.room_id, _NOBODY)
-        bridge = room.bridges.get(member.instance)
-        if bridge is None or not member.participant:
-            return
-        with contextlib.suppress(JanusError):  # the participant may have just left
-            await self._sessions[member.instance].request(
-                bridge.control,
-                {
-                    "request": "mute" if muted else "unmute",
-                    "room": bridge.janus_room,
-                    "id": member.participant,
-                },
-            )
-            member.muted = muted
+        """Bring Janus to the current heard set. It is read again after each request: it may
+        change meanwhile, and a ``set_heard`` that saw no change (``member.muted`` not yet
+        updated) left the catching up to this loop."""
+        async with member.muting:
+            while True:
+                muted = member.user_id not in self._heard.get(room.room_id, _NOBODY)
+                bridge = room.bridges.get(member.instance)
+                if muted == member.muted or bridge is None or not member.participant:
+                    return
+                try:
+                    await self._sessions[member.instance].request(
+                        bridge.control,
+                        {
+                            "request": "mute" if muted else "unmute",
+                            "room": bridge.janus_room,
+                            "id": member.participant,
+                        },
+                    )
+                except JanusError:
+                    return  # the participant may have just left
+                member.muted = muted
 
     # -- events ------------------------------------------------------------------------------
 
