@@ -118,8 +118,9 @@ async def test_rsvp_and_private_calendar_feed(server: Server) -> None:
 
 async def test_reminder_at_start_time_and_going_live(server: Server) -> None:
     host, co, fan, stranger = await members(server, "host", "co", "fan", "stranger")
+    ok(await host.http.post("/users/fan/follow", json={"notify": False}))  # fan may come
     start = datetime.fromtimestamp(server.clock.now(), UTC) + timedelta(minutes=10)
-    event = await create(host, cohosts=["co"], kind="closed",
+    event = await create(host, cohosts=["co"], kind="social",
                          starts_at=start.isoformat(), timezone="Europe/Berlin")
     ok(await fan.http.post(f"/events/{event['id']}/rsvp"))
     await server.services.rooms.tick()
@@ -130,15 +131,16 @@ async def test_reminder_at_start_time_and_going_live(server: Server) -> None:
     for m in (host, co):
         assert await kinds(m) == ["event_starting"]
         assert (await notes(m))[0]["event_id"] == event["id"]
-    assert await kinds(fan) == []
+    assert await kinds(fan) == ["new_follower"]
     # Who may start it: its host and co-hosts.
-    assert_error(await stranger.http.post(f"/events/{event['id']}/start"), 403)
+    assert_error(await fan.http.post(f"/events/{event['id']}/start"), 403)
+    assert_error(await stranger.http.post(f"/events/{event['id']}/start"), 404)  # unseen
     started = ok(await co.http.post(f"/events/{event['id']}/start"), 201)
-    assert started["kind"] == "closed" and started["title"] == "Jazz night"
+    assert started["kind"] == "social" and started["title"] == "Jazz night"
     live = (await notes(fan))[0]
     assert live["kind"] == "event_live" and live["room_id"] == started["id"]
     assert (await notes(host))[0]["kind"] == "event_live"
-    # The closed room lets in everyone who asked, and its hosts, and nobody else.
+    # The social room lets in those who asked and may come, and its hosts, and nobody else.
     ok(await fan.http.post(f"/rooms/{started['id']}/join"))
     ok(await host.http.post(f"/rooms/{started['id']}/join"))
     assert_error(await stranger.http.post(f"/rooms/{started['id']}/join"), 403, "not_invited")

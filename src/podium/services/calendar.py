@@ -14,8 +14,9 @@ from icalendar import Event as VEvent
 from sqlalchemy import delete, select
 
 from podium.clock import Clock
+from podium.services.accounts import Account
 from podium.services.errors import NotFound
-from podium.services.events import EventInfo, EventService, utc, zone
+from podium.services.events import EventInfo, EventService, recleaned, utc, zone
 from podium.services.security import digest, new_secret
 from podium.storage.db import Database
 from podium.storage.tables import CalendarToken, Event, EventHost, EventRsvp
@@ -54,12 +55,12 @@ class CalendarService:
         event.add("dtstamp", utc(row.created_at))
         event.add("dtstart", start)  # with TZID: calendars show it in the zone it was planned
         event.add("dtend", start + DURATION)
-        event.add("summary", row.title)
+        event.add("summary", recleaned(row.title))
         link = f"{self.public_url}/events/{row.id}"
-        event.add("description", f"{row.description}\n\n{link}".strip())
+        event.add("description", f"{recleaned(row.description, multiline=True)}\n\n{link}".strip())
         event.add("url", link)
         organizer = vCalAddress(f"{self.public_url}/users/{info.host.username}")
-        organizer.params["cn"] = vText(info.host.display_name)
+        organizer.params["cn"] = vText(recleaned(info.host.display_name))
         event.add("organizer", organizer)
         if row.cancelled_at is not None:
             event.add("status", "CANCELLED")
@@ -74,9 +75,9 @@ class CalendarService:
         cal.add_missing_timezones()  # a VTIMEZONE for every TZID used
         return bytes(cal.to_ical())
 
-    async def event_ics(self, event_id: int) -> bytes:
-        info = await self.events.info(event_id)
-        return self.render([info], info.row.title)
+    async def event_ics(self, viewer: Account, event_id: int) -> bytes:
+        info = await self.events.visible(viewer, event_id)
+        return self.render([info], recleaned(info.row.title))
 
     # The private feed ------------------------------------------------------------
 
@@ -102,7 +103,7 @@ class CalendarService:
         return f"{self.public_url}/api/v1/calendar/{token}.ics"
 
     async def feed(self, token: str) -> bytes:
-        """The events a member hosts, co-hosts or asked to be told about."""
+        """The events a member hosts, co-hosts or asked to be told about (and may see)."""
         async with self.db.transaction() as s:
             owner = await s.scalar(select(CalendarToken.user_id)
                                    .where(CalendarToken.token_hash == digest(token)))
@@ -114,4 +115,5 @@ class CalendarService:
                 select(Event).where((Event.host_id == owner) | Event.id.in_(mine),
                                     Event.starts_at > self._now() - FEED_PAST)
                 .order_by(Event.starts_at, Event.id).limit(500)))
-        return self.render(await self.events.load(rows), "Podium")
+        infos = [i for i in await self.events.load(rows) if self.events.may_see(i, owner)]
+        return self.render(infos, "Podium")

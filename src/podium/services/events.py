@@ -2,6 +2,12 @@
 
 Start times are stored in UTC with the IANA zone they were planned in (for calendars and for
 showing them). Calendar output (``.ics``) is in ``services/calendar.py``.
+
+Who may see an event, ask to be told ("RSVP") and be let in when it starts is whoever may join
+its room (``domain.roles.may_join``): everyone for an open event; the host, co-hosts and people
+the host or a co-host follows for a social one; the host and co-hosts for a closed one. To
+anyone else the event does not exist (404 ``event_not_found``, left out of every list). An
+RSVP lets nobody in by itself: at the start only the people who RSVP'd and still may join are.
 """
 
 from __future__ import annotations
@@ -10,18 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 
 from podium.clock import Clock
-from podium.domain.roles import RoomKind
+from podium.domain.roles import RoomKind, may_join
 from podium.services.accounts import Account, AccountService
 from podium.services.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from podium.services.live import LiveRoom
 from podium.services.notifications import Note, NotificationService, at
 from podium.services.rooms import RoomService
 from podium.services.social import SocialService
+from podium.services.text import TextError, clean_text
 from podium.storage.db import Database
-from podium.storage.tables import Event, EventHost, EventRsvp, User
+from podium.storage.tables import Event, EventHost, EventRsvp, Follow, User
 
 MAX_COHOSTS = 10
 HORIZON = timedelta(days=366)
@@ -66,6 +73,32 @@ class EventInfo:
         return utc(self.row.starts_at)
 
 
+def clean_title(title: str) -> str:
+    try:
+        return clean_text(title, max_length=100)
+    except TextError:
+        raise Invalid("invalid_title", "Titles are 1 to 100 characters.") from None
+
+
+def clean_description(description: str) -> str:
+    try:
+        return clean_text(description, max_length=1000, min_length=0, multiline=True)
+    except TextError:
+        raise Invalid("invalid_description",
+                      "Descriptions are at most 1,000 characters.") from None
+
+
+def recleaned(value: str, multiline: bool = False) -> str:
+    """Stored text cleaned again where it is shown elsewhere (a room, a calendar): events
+    stored before titles were cleaned may hold control or invisible characters."""
+    # NFC may make a text longer (at most threefold): its length was checked when stored.
+    return clean_text(value, max_length=3 * len(value), min_length=0, multiline=multiline)
+
+
+def _not_found() -> NotFound:
+    return NotFound("event_not_found", "No such event.")
+
+
 def _person(user: User) -> dict[str, object]:
     return {"id": user.id, "username": user.username, "display_name": user.display_name}
 
@@ -87,6 +120,36 @@ class EventService:
 
     async def start(self) -> None:
         self.rooms.tickers.append(self.tick)
+
+    # Who may see an event -----------------------------------------------------------
+
+    def may_see(self, info: EventInfo, user_id: int) -> bool:
+        """Whoever may join the event's room (see the module docstring)."""
+        hosts = info.host_ids
+        followed = any(self.social.graph.follows(h, user_id) for h in hosts)
+        return may_join(RoomKind(info.row.kind), user_id, info.row.host_id, frozenset(hosts),
+                        followed)
+
+    @staticmethod
+    def visible_to(user_id: int) -> ColumnElement[bool]:
+        """``may_see`` as SQL, for lists that page."""
+        cohosts = select(EventHost.event_id).where(EventHost.user_id == user_id)
+        followed_by_cohost = (select(EventHost.event_id)
+                              .join(Follow, Follow.follower_id == EventHost.user_id)
+                              .where(Follow.followee_id == user_id))
+        followed_by_host = select(Follow.follower_id).where(Follow.followee_id == user_id)
+        return or_(Event.kind == RoomKind.OPEN.value, Event.host_id == user_id,
+                   Event.id.in_(cohosts),
+                   and_(Event.kind == RoomKind.SOCIAL.value,
+                        or_(Event.host_id.in_(followed_by_host),
+                            Event.id.in_(followed_by_cohost))))
+
+    async def visible(self, viewer: Account, event_id: int) -> EventInfo:
+        """The event, if this member may see it; else the same 404 as a missing one."""
+        info = await self.info(event_id)
+        if not self.may_see(info, viewer.id):
+            raise _not_found()
+        return info
 
     # Reading -------------------------------------------------------------------
 
@@ -111,7 +174,7 @@ class EventService:
         async with self.db.transaction() as s:
             row = await s.get(Event, event_id)
         if row is None:
-            raise NotFound("event_not_found", "No such event.")
+            raise _not_found()
         return (await self.load([row]))[0]
 
     async def rsvped(self, user_id: int, event_ids: list[int]) -> set[int]:
@@ -133,14 +196,21 @@ class EventService:
         }
 
     async def render(self, viewer: Account, infos: list[EventInfo]) -> list[dict[str, object]]:
+        """The events as this member sees them: those they may not see are left out."""
+        infos = [i for i in infos if self.may_see(i, viewer.id)]
         mine = await self.rsvped(viewer.id, [i.row.id for i in infos])
         return [self.out(i, i.row.id in mine) for i in infos]
+
+    async def get(self, viewer: Account, event_id: int) -> dict[str, object]:
+        info = await self.visible(viewer, event_id)
+        return (await self.render(viewer, [info]))[0]
 
     async def upcoming(self, viewer: Account, offset: int = 0, limit: int = 50,
                        host_id: int | None = None) -> dict[str, object]:
         """Events not yet started or cancelled, soonest first (optionally one member's)."""
         query = select(Event).where(Event.cancelled_at.is_(None), Event.room_id.is_(None),
-                                    Event.starts_at > self._now() - STILL_UPCOMING)
+                                    Event.starts_at > self._now() - STILL_UPCOMING,
+                                    self.visible_to(viewer.id))
         if host_id is not None:
             cohosted = select(EventHost.event_id).where(EventHost.user_id == host_id)
             query = query.where((Event.host_id == host_id) | Event.id.in_(cohosted))
@@ -155,11 +225,7 @@ class EventService:
 
     async def create(self, host: Account, title: str, description: str, starts_at: datetime,
                      timezone: str, cohosts: list[str], kind: str) -> dict[str, object]:
-        title = " ".join(title.split())
-        if not 1 <= len(title) <= 100:
-            raise Invalid("invalid_title", "Titles are 1 to 100 characters.")
-        if len(description) > 1000:
-            raise Invalid("invalid_description", "Descriptions are at most 1,000 characters.")
+        title, description = clean_title(title), clean_description(description)
         if kind not in {k.value for k in RoomKind}:
             raise Invalid("invalid_kind", "Room type is 'open', 'social' or 'closed'.")
         tz = zone(timezone)
@@ -182,8 +248,8 @@ class EventService:
             s.add_all(EventHost(event_id=row.id, user_id=p.id) for p in people)
         return self.out((await self.load([row]))[0], False)
 
-    async def _scheduled(self, event_id: int) -> EventInfo:
-        info = await self.info(event_id)
+    async def _scheduled(self, viewer: Account, event_id: int) -> EventInfo:
+        info = await self.visible(viewer, event_id)
         if info.row.cancelled_at is not None:
             raise Gone("event_cancelled", "This event was cancelled.")
         if info.row.room_id is not None:
@@ -191,7 +257,8 @@ class EventService:
         return info
 
     async def rsvp(self, viewer: Account, event_id: int, going: bool) -> dict[str, object]:
-        info = await self._scheduled(event_id) if going else await self.info(event_id)
+        info = (await self._scheduled(viewer, event_id) if going
+                else await self.visible(viewer, event_id))
         async with self.db.transaction() as s:
             await s.execute(delete(EventRsvp).where(EventRsvp.event_id == event_id,
                                                     EventRsvp.user_id == viewer.id))
@@ -201,7 +268,7 @@ class EventService:
         return self.out(info, going)
 
     async def cancel(self, actor: Account, event_id: int) -> dict[str, object]:
-        info = await self._scheduled(event_id)
+        info = await self._scheduled(actor, event_id)
         if actor.id != info.row.host_id:
             raise Forbidden("forbidden", "Only the event's host can cancel it.")
         async with self.db.transaction() as s:
@@ -211,15 +278,19 @@ class EventService:
         return self.out(await self.info(event_id), False)
 
     async def start_room(self, actor: Account, event_id: int) -> LiveRoom:
-        """A host starts the event's room: co-hosts and everyone who asked are let in and told."""
-        info = await self._scheduled(event_id)
+        """A host starts the event's room: co-hosts and those who asked (and may join) are let
+        in and told."""
+        info = await self._scheduled(actor, event_id)
         if actor.id not in info.host_ids:
             raise Forbidden("forbidden", "Only the event's host or co-hosts can start it.")
         async with self.db.transaction() as s:
-            rsvps = set(await s.scalars(select(EventRsvp.user_id)
+            asked = set(await s.scalars(select(EventRsvp.user_id)
                                         .where(EventRsvp.event_id == event_id)))
+        rsvps = {u for u in asked if self.may_see(info, u)}  # an RSVP alone lets nobody in
         row = info.row
-        live = await self.rooms.create(actor, row.title, row.description[:500], row.kind,
+        title = recleaned(row.title)[:100] or "Event"  # cleaned at creation; older rows too
+        description = recleaned(row.description, multiline=True)[:500]
+        live = await self.rooms.create(actor, title, description, row.kind,
                                        allowed=frozenset(rsvps | info.host_ids),
                                        announce=False)
         async with self.db.transaction() as s:
@@ -227,7 +298,7 @@ class EventService:
             assert stored is not None
             stored.room_id, stored.started_at = live.room_id, self._now()
         await self.notifications.send(rsvps | (info.host_ids - {actor.id}), Note(
-            "event_live", f"“{row.title}” is live now.", actor_id=actor.id,
+            "event_live", f"“{title}” is live now.", actor_id=actor.id,
             room_id=live.room_id, event_id=event_id))
         await self.social.announce(live, exclude=rsvps | info.host_ids)
         return live

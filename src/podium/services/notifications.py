@@ -3,15 +3,20 @@
 Kinds: ``new_follower``, ``ping``, ``speak_invite``, ``followed_started_room``,
 ``followed_on_stage``, ``event_starting`` (to an event's hosts at its start time) and
 ``event_live`` (to those who asked to be told). See docs/social.md.
+
+Some are coalesced, so that repeating an action is no way to flood someone: ``send(...,
+quiet=...)`` skips a recipient already told the same thing (same kind, room and event, and by
+default the same actor) within that time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 
 from podium.clock import Clock
 from podium.realtime.bus import EventBus
@@ -47,20 +52,38 @@ class NotificationService:
         self.db = db
         self.bus = bus
         self.clock = clock
+        # Coalesced sends check and store under this lock, so two at once cannot both pass.
+        self._coalescing = asyncio.Lock()
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
 
-    async def send(self, recipients: Iterable[int], note: Note) -> int:
-        """Store one notification per recipient (never to the actor), then push each live."""
+    async def send(self, recipients: Iterable[int], note: Note, quiet: timedelta | None = None,
+                   any_actor: bool = False) -> int:
+        """Store one notification per recipient (never to the actor), then push each live.
+
+        ``quiet``: leave out recipients told the same (kind, room, event and actor; any actor
+        if ``any_actor``) within that time."""
         to = sorted({r for r in recipients if r != note.actor_id})
         if not to:
             return 0
+        if quiet is None:
+            return await self._store(to, note)
+        async with self._coalescing:
+            return await self._store(to, note, quiet, any_actor)
+
+    async def _store(self, to: list[int], note: Note, quiet: timedelta | None = None,
+                     any_actor: bool = False) -> int:
         now = self._now()
-        rows = [Notification(user_id=u, kind=note.kind, actor_id=note.actor_id,
-                             room_id=note.room_id, event_id=note.event_id,
-                             text=note.text[:300], created_at=now) for u in to]
         async with self.db.transaction() as s:
+            if quiet is not None:
+                told = set(await s.scalars(self._told(to, note, now - quiet, any_actor)))
+                to = [u for u in to if u not in told]
+                if not to:
+                    return 0
+            rows = [Notification(user_id=u, kind=note.kind, actor_id=note.actor_id,
+                                 room_id=note.room_id, event_id=note.event_id,
+                                 text=note.text[:300], created_at=now) for u in to]
             s.add_all(rows)
             await s.flush()
             actor = await s.get(User, note.actor_id) if note.actor_id else None
@@ -73,6 +96,18 @@ class NotificationService:
                 "type": "notification", "notification": self._out(row, actor),
                 "unread": unread.get(row.user_id, 0)})
         return len(rows)
+
+    @staticmethod
+    def _told(to: list[int], note: Note, since: datetime, any_actor: bool) -> Select[int]:
+        """Which of ``to`` got this notification since then."""
+        query = select(Notification.user_id).where(
+            Notification.user_id.in_(to), Notification.kind == note.kind,
+            Notification.created_at >= since,
+            Notification.room_id.is_not_distinct_from(note.room_id),
+            Notification.event_id.is_not_distinct_from(note.event_id))
+        if not any_actor:
+            query = query.where(Notification.actor_id.is_not_distinct_from(note.actor_id))
+        return query
 
     @staticmethod
     def _out(row: Notification, actor: User | None) -> dict[str, object]:

@@ -7,6 +7,7 @@ import unicodedata
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from podium.clock import Clock
 from podium.services import avatars
@@ -19,6 +20,7 @@ from podium.storage.db import Database
 from podium.storage.tables import Avatar, User
 
 MAX_BIO = 300
+DECODES = 2  # avatar decodes at a time in this process: each may take ~130 MB for a moment
 
 
 def clean_bio(text: str) -> str:
@@ -44,11 +46,12 @@ class ProfileService:
         self.rooms = rooms
         self.social = social
         self.events = events
+        self._decoding = asyncio.Semaphore(DECODES)  # one per service: the app's own loop
 
     async def profile(self, viewer: Account, username: str) -> dict[str, object]:
         async with self.db.transaction() as s:
             user = await s.scalar(select(User).where(User.username == username.lower()))
-            if user is None or (user.suspended and not viewer.is_admin):
+            if user is None or (user.suspended and not viewer.is_admin):  # as social.visible
                 raise NotFound("user_not_found", "No such member.")
             inviter = await s.get(User, user.invited_by_id) if user.invited_by_id else None
             etag = await s.scalar(select(Avatar.etag).where(Avatar.user_id == user.id))
@@ -79,26 +82,43 @@ class ProfileService:
         return await self.profile(actor, actor.username)
 
     async def set_avatar(self, actor: Account, data: bytes) -> dict[str, object]:
-        encoded, etag = await asyncio.to_thread(avatars.process, data)
+        encoded, etag = await self._process(data)
+        try:
+            await self._store_avatar(actor.id, encoded, etag)
+        except IntegrityError:  # another upload of theirs made the row meanwhile: replace it
+            await self._store_avatar(actor.id, encoded, etag)
+        return {"avatar_url": avatar_url(actor.username, etag)}
+
+    async def _store_avatar(self, user_id: int, encoded: bytes, etag: str) -> None:
         now = datetime.fromtimestamp(self.clock.now(), UTC)
         async with self.db.transaction() as s:
-            row = await s.get(Avatar, actor.id)
-            if row is None:
-                s.add(Avatar(user_id=actor.id, data=encoded, content_type=avatars.CONTENT_TYPE,
+            changed = await s.execute(update(Avatar).where(Avatar.user_id == user_id)
+                                      .values(data=encoded, etag=etag, updated_at=now))
+            if not changed.rowcount:  # type: ignore[attr-defined]
+                s.add(Avatar(user_id=user_id, data=encoded, content_type=avatars.CONTENT_TYPE,
                              etag=etag, updated_at=now))
-            else:
-                row.data, row.etag, row.updated_at = encoded, etag, now
-        return {"avatar_url": avatar_url(actor.username, etag)}
+
+    async def _process(self, data: bytes) -> tuple[bytes, str]:
+        """Decode in a thread, ``DECODES`` at a time. A thread cannot be stopped, so a request
+        cancelled meanwhile keeps its slot until its thread is done."""
+        async with self._decoding:
+            work = asyncio.ensure_future(asyncio.to_thread(avatars.process, data))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait([work])
+                if not work.cancelled():
+                    work.exception()  # seen: nobody is left to be told
+                raise
 
     async def delete_avatar(self, actor: Account) -> None:
         async with self.db.transaction() as s:
             await s.execute(delete(Avatar).where(Avatar.user_id == actor.id))
 
-    async def avatar(self, username: str) -> Avatar:
+    async def avatar(self, viewer: Account, username: str) -> Avatar:
+        user = await self.social.visible(viewer, username)
         async with self.db.transaction() as s:
-            row = await s.scalar(select(Avatar).join(User, User.id == Avatar.user_id)
-                                 .where(User.username == username.lower(),
-                                        User.suspended.is_(False)))
+            row = await s.get(Avatar, user.id)
         if row is None:
             raise NotFound("avatar_not_found", "This member has no picture.")
         return row

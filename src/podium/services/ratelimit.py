@@ -38,6 +38,9 @@ KINDS = {
     "hand_raise": "account",
     "ping": "account",          # pinging a member into a room (not the WebSocket heartbeat)
     "report": "account",
+    "avatar": "account",        # avatar uploads: each one is an image to decode
+    "follow": "account",        # follows and unfollows
+    "event_create": "account",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -60,6 +60,13 @@ class FollowGraph:
         return len(self.followers.get(user_id, ())), len(self.following.get(user_id, ()))
 
 
+# Repeating an action is no way to flood someone's notifications: "X followed you" at most once
+# a day per pair (unfollowing and following again is not news), and an invitation to speak in
+# a room once in ten minutes however often it is declined and made again.
+FOLLOW_QUIET = timedelta(days=1)
+INVITE_QUIET = timedelta(minutes=10)
+
+
 def avatar_url(username: str, etag: str | None) -> str | None:
     return f"/api/v1/users/{username}/avatar?v={etag}" if etag else None
 
@@ -99,6 +106,14 @@ class SocialService:
             raise NotFound("user_not_found", "No such member.")
         return target
 
+    async def visible(self, viewer: Account, username: str) -> Account:
+        """A member as others may look them up: a suspended one is unknown (as a name nobody
+        has), except to admins."""
+        user = await self.accounts.by_username(username)
+        if user.suspended and not viewer.is_admin:
+            raise NotFound("user_not_found", "No such member.")
+        return user
+
     async def follow(self, actor: Account, username: str, notify: bool = True) -> dict[str, object]:
         target = await self._target(username)
         if target.id == actor.id:
@@ -119,7 +134,7 @@ class SocialService:
         if created:
             await self.notifications.send([target.id], Note(
                 "new_follower", f"{actor.display_name} (@{actor.username}) followed you.",
-                actor_id=actor.id))
+                actor_id=actor.id), quiet=FOLLOW_QUIET)
         return self.relation(actor.id, target.id)
 
     async def unfollow(self, actor: Account, username: str) -> dict[str, object]:
@@ -166,7 +181,7 @@ class SocialService:
     async def people(self, viewer: Account, username: str, direction: str, offset: int,
                      limit: int) -> dict[str, object]:
         """Someone's followers (``direction="followers"``) or who they follow, newest first."""
-        user = await self.accounts.by_username(username)
+        user = await self.visible(viewer, username)
         mine, theirs = ((Follow.followee_id, Follow.follower_id) if direction == "followers"
                         else (Follow.follower_id, Follow.followee_id))
         async with self.db.transaction() as s:
@@ -232,7 +247,8 @@ class SocialService:
                 name = by.display_name if by else "A moderator"
                 await self.notifications.send([event.subject], Note(
                     "speak_invite", f"{name} invited you to speak in “{live.info.title}”.",
-                    actor_id=by.user_id if by else None, room_id=live.room_id))
+                    actor_id=by.user_id if by else None, room_id=live.room_id),
+                    quiet=INVITE_QUIET, any_actor=True)
             elif event.type is EventType.ROLE_CHANGED and event.subject is not None:
                 await self._took_stage(live, before, event)
             elif event.type is EventType.ROOM_ENDED:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
-from podium.api.deps import CurrentAccount, podium
+from podium.api.deps import CurrentAccount, check_rate, podium
 from podium.api.routes.social import community
 from podium.api.schemas import Ok, Strict
 from podium.services.notifications import at
@@ -31,6 +31,7 @@ class EventCreate(Strict):
 @router.post("/events", status_code=201)
 async def create_event(body: EventCreate, account: CurrentAccount,
                        request: Request) -> dict[str, Any]:
+    await check_rate(request, "event_create", account.id)
     return await community(request).events.create(
         account, body.title, body.description, body.starts_at, body.timezone, body.cohosts,
         body.kind)
@@ -47,7 +48,7 @@ async def upcoming(account: CurrentAccount, request: Request,
 @router.get("/events/{event_id}.ics", response_class=Response)
 async def event_ics(account: CurrentAccount, request: Request,
                     event_id: int = EventId) -> Response:
-    body = await community(request).calendar.event_ics(event_id)
+    body = await community(request).calendar.event_ics(account, event_id)
     return Response(body, media_type=ICS, headers={
         "Content-Disposition": f'attachment; filename="podium-event-{event_id}.ics"'})
 
@@ -55,8 +56,7 @@ async def event_ics(account: CurrentAccount, request: Request,
 @router.get("/events/{event_id}")
 async def get_event(account: CurrentAccount, request: Request,
                     event_id: int = EventId) -> dict[str, Any]:
-    events = community(request).events
-    return (await events.render(account, [await events.info(event_id)]))[0]
+    return await community(request).events.get(account, event_id)
 
 
 @router.delete("/events/{event_id}")

@@ -75,7 +75,7 @@ async def revoke_token(account: CurrentAccount, request: Request,
 async def profile(account: CurrentAccount, request: Request,
                   username: str = Path(max_length=30)) -> UserOut:
     accounts = podium(request).accounts
-    user = await accounts.by_username(username)
+    user = await podium(request).community.social.visible(account, username)
     inviter = await accounts.get(user.invited_by_id) if user.invited_by_id else None
     return UserOut(id=user.id, username=user.username, display_name=user.display_name,
                    invited_by=inviter.username if inviter else None)

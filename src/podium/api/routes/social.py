@@ -53,6 +53,7 @@ async def update_profile(body: ProfileUpdate, account: CurrentAccount,
 async def upload_avatar(account: CurrentAccount, request: Request) -> dict[str, Any]:
     """Send a PNG, JPEG or WebP image (at most 5 MB) as the raw request body. It is stored
     re-encoded as a 256x256 WebP, without its metadata."""
+    await check_rate(request, "avatar", account.id)  # before the body: refused uploads cost little
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
@@ -71,7 +72,7 @@ async def delete_avatar(account: CurrentAccount, request: Request) -> Ok:
 async def avatar(account: CurrentAccount, request: Request, username: str = Username,
                  v: str | None = Query(None, max_length=64)) -> Response:
     """The picture. With ``?v=`` as in ``avatar_url`` it may be cached for good."""
-    row = await community(request).profiles.avatar(username)
+    row = await community(request).profiles.avatar(account, username)
     etag = f'"{row.etag}"'
     cache = ("private, max-age=31536000, immutable" if v == row.etag
              else "private, no-cache")
@@ -85,6 +86,7 @@ async def avatar(account: CurrentAccount, request: Request, username: str = User
 async def follow(account: CurrentAccount, request: Request, username: str = Username,
                  body: FollowBody | None = None) -> dict[str, Any]:
     """Follow someone; ``notify`` (default true): be told when they start or speak in a room."""
+    await check_rate(request, "follow", account.id)
     notify = body.notify if body is not None else True
     return await community(request).social.follow(account, username, notify)
 
@@ -92,12 +94,14 @@ async def follow(account: CurrentAccount, request: Request, username: str = User
 @router.patch("/users/{username}/follow")
 async def follow_settings(body: NotifyBody, account: CurrentAccount, request: Request,
                           username: str = Username) -> dict[str, Any]:
+    await check_rate(request, "follow", account.id)
     return await community(request).social.set_notify(account, username, body.notify)
 
 
 @router.delete("/users/{username}/follow")
 async def unfollow(account: CurrentAccount, request: Request,
                    username: str = Username) -> dict[str, Any]:
+    await check_rate(request, "follow", account.id)
     return await community(request).social.unfollow(account, username)
 
 
