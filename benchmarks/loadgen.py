@@ -1,7 +1,10 @@
 """Listener load generator: N real WebRTC listeners that count delivered RTP cheaply.
 
-Targets: ``podium`` (bench_server.py's Unix socket) or ``janus`` (Streaming plugin over
-the HTTP API). See benchlib/listener.py for how packets are counted at the listener.
+Targets: ``podium`` (bench_server.py's Unix socket), ``podium-http`` (a real ``podium serve``:
+POST /rooms/{id}/join then /rtc with one API token per listener, from ``--tokens``, a JSON list)
+or ``janus`` (Streaming plugin over the HTTP API). See benchlib/listener.py for how packets are
+counted at the listener. ``--timestamps`` adds each listener's longest gap between RTP arrivals
+(kernel receive times, benchlib/batchrecv.py) to every mark.
 
 Control protocol (so several generator processes can share one measurement window):
 after setup it prints one JSON line ``{"event": "ready", ...}``; then each ``mark`` line
@@ -9,6 +12,8 @@ on stdin is answered with a snapshot (packet counts, its own CPU and RSS); ``qui
 
     python benchmarks/loadgen.py --target podium --socket /tmp/podium.sock -n 500
     python benchmarks/loadgen.py --target janus --ice-host 127.0.0.2 -n 1000
+    python benchmarks/loadgen.py --target podium-http --base-url http://127.0.0.1:8000/api/v1 \
+        --tokens tokens.json --room ROOM_ID -n 500 --timestamps
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import aioice.ice  # noqa: E402
 from benchlib import procstat  # noqa: E402
 from benchlib.batchrecv import BatchReceiver  # noqa: E402
-from benchlib.listener import FastListener  # noqa: E402
-from benchlib.signalling import JanusHttp  # noqa: E402
+from benchlib.listener import FastListener, reuse_one_certificate  # noqa: E402
+from benchlib.signalling import JanusHttp, PodiumHttp  # noqa: E402
 
 aioice.ice.CONSENT_FAILURES = 60
 
@@ -43,10 +48,22 @@ def emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+_tokens: list[str] = []
+
+
+def load_tokens(path: str | None) -> None:
+    if path:
+        with open(path) as fh:
+            _tokens.extend(json.load(fh))
+
+
 async def join_one(args: argparse.Namespace, index: int, janus: JanusHttp) -> FastListener:
     listener = FastListener(args.ice_host, drop_rate=args.drop)
     if args.target == "podium":
         await listener.join_podium(args.socket, args.room, args.uid_base + index)
+    elif args.target == "podium-http":
+        http = PodiumHttp(args.base_url)
+        await listener.join_podium_http(http, _tokens[args.token_offset + index], args.room)
     else:
         await listener.join_janus(janus, args.mountpoint)
     return listener
@@ -155,10 +172,26 @@ def snapshot(listeners: list[FastListener]) -> dict[str, Any]:
     }
 
 
+def gap_snapshot(listeners: list[FastListener], now_ns: int) -> dict[str, Any]:
+    """Per listener (all of them, in setup order, so two marks line up even if some dropped):
+    packets so far, and the longest RTP gap and gaps > 60 / > 100 ms since the last mark."""
+    gaps = [x.sink.take_gaps(now_ns) if x.sink else (None, 0, 0) for x in listeners]
+    return {
+        "mark_ns": now_ns,
+        "packets_all": [x.packets for x in listeners],
+        "gap_ms": [None if g[0] is None else round(g[0], 1) for g in gaps],
+        "over_60": [g[1] for g in gaps],
+        "over_100": [g[2] for g in gaps],
+    }
+
+
 async def main(args: argparse.Namespace) -> None:
+    load_tokens(args.tokens)
+    if args.share_cert:
+        reuse_one_certificate()
     batch = None
     if args.batch_tick > 0:
-        batch = BatchReceiver(args.batch_tick)
+        batch = BatchReceiver(args.batch_tick, timestamps=args.timestamps)
         batch.start()
     listeners, info = await setup(args, batch)
     emit(info)
@@ -169,11 +202,13 @@ async def main(args: argparse.Namespace) -> None:
     while line := await reader.readline():
         command = line.decode().strip()
         if command == "mark":
+            now_ns = time.time_ns()  # before draining: the window ends when the mark came
             if batch is not None:
                 # Count what is already in the sockets: otherwise up to one tick (100 ms) of
                 # packets, more after a stall, lands in the wrong window (loss came out < 0).
                 batch.drain()
-            emit({**snapshot(listeners), "syscalls": batch.syscalls if batch else None})
+            gaps = gap_snapshot(listeners, now_ns) if args.timestamps else {}
+            emit({**snapshot(listeners), **gaps, "syscalls": batch.syscalls if batch else None})
             if args.profile and profiler is None:
                 import cProfile
 
@@ -191,10 +226,20 @@ async def main(args: argparse.Namespace) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--target", choices=("podium", "janus"), required=True)
+    parser.add_argument("--target", choices=("podium", "podium-http", "janus"), required=True)
     parser.add_argument("-n", type=int, required=True, help="listeners in this process")
     parser.add_argument("--socket", default="/tmp/podium-bench.sock", help="podium signalling")
     parser.add_argument("--room", default="bench")
+    parser.add_argument("--base-url", default="http://127.0.0.1:8000/api/v1", help="podium-http")
+    parser.add_argument("--tokens", help="podium-http: JSON list of API tokens, one a listener")
+    parser.add_argument("--token-offset", type=int, default=0, help="this process's first token")
+    parser.add_argument(
+        "--timestamps", action="store_true",
+        help="kernel arrival times (SO_TIMESTAMPNS): per-listener RTP gaps in each mark",
+    )  # fmt: skip
+    parser.add_argument(
+        "--share-cert", action="store_true", help="one DTLS certificate for all listeners"
+    )
     parser.add_argument("--uid-base", type=int, default=1000)
     parser.add_argument("--janus-port", type=int, default=8088)
     parser.add_argument("--mountpoint", type=int, default=1)

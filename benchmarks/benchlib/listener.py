@@ -17,19 +17,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import random
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCCertificate
 
 from benchlib.batchrecv import BatchReceiver, Sink
-from benchlib.signalling import JanusHttp, podium_request
+from benchlib.signalling import JanusHttp, PodiumHttp, podium_request
 from podium.media import ice
 
 VERIFY_MASK = 255  # verify packet 1, 257, 513, ...
+SIOCGSTAMPNS = 0x8907  # <asm-generic/sockios.h>: kernel receive time of the last datagram read
+
+
+def reuse_one_certificate() -> None:
+    """Every RTCPeerConnection made in this process afterwards uses one DTLS certificate.
+
+    aiortc makes a new EC key and self-signed certificate per connection (~2 ms of CPU each);
+    a load generator making hundreds of listeners a second spends that on itself, not on the
+    server. The server sees one fingerprint many times, which DTLS does not mind.
+    """
+    shared = RTCCertificate.generateCertificate()
+    RTCCertificate.generateCertificate = classmethod(lambda cls: shared)  # type: ignore[method-assign,assignment]
 
 
 def is_rtp(data: bytes) -> bool:
@@ -50,16 +65,27 @@ class SilentTrack(MediaStreamTrack):
 
 
 class FastListener:
-    def __init__(self, ice_host: str, drop_rate: float = 0.0) -> None:
+    def __init__(self, ice_host: str, drop_rate: float = 0.0, kernel_stamps: bool = False) -> None:
         self.ice_host = ice_host
         self.drop_rate = drop_rate  # in-process loss injection (the kernel here has no netem)
+        # Opt-in: switching receive stamps on makes the kernel stamp every datagram it
+        # receives (all sockets), a small cost the matrix's server would pay on loopback.
+        self.kernel_stamps = kernel_stamps
         self.pc = RTCPeerConnection(ice.rtc_configuration([]))
         self.packets = 0
         self.dropped = 0
         self.verified_ok = 0
         self.verified_bad = 0
         self.started_at = 0.0
+        self.joined_at: float | None = None  # join_podium_http: POST /join answered
+        self.answered_at: float | None = None  # join_podium_http: POST /rtc answered
         self.first_at: float | None = None
+        # with kernel_stamps: kernel receive time (CLOCK_REALTIME ns) of the first RTP
+        # datagram, when it was read in asyncio: unlike first_at, not delayed by a busy generator
+        self.first_kernel_ns: int | None = None
+        self.audio = asyncio.Event()  # set at the first RTP datagram
+        self.sink: Sink | None = None  # once moved to a BatchReceiver
+        self._offered = False
 
     @property
     def connected(self) -> bool:
@@ -73,7 +99,17 @@ class FastListener:
         connection = dtls.transport._connection
         for protocol in connection._protocols:
             self._original = protocol.datagram_received
-            protocol.datagram_received = self._make_counter(protocol.datagram_received, dtls)
+            protocol.datagram_received = self._make_counter(
+                protocol.datagram_received, dtls, protocol.transport
+            )
+            if self.kernel_stamps:
+                _kernel_stamp(protocol.transport)  # switches the socket's receive stamps on
+
+    def _first(self, transport: Any) -> None:
+        self.first_at = time.monotonic()
+        if transport is not None and self.kernel_stamps:
+            self.first_kernel_ns = _kernel_stamp(transport)
+        self.audio.set()
 
     def move_to(self, batch: BatchReceiver) -> bool:
         """Hand this listener's socket to a batch receiver (after setup); False if not up."""
@@ -85,7 +121,7 @@ class FastListener:
 
         def count(view: memoryview, off: int, size: int) -> None:
             if self.first_at is None:
-                self.first_at = time.monotonic()
+                self._first(None)
             if self.drop_rate and random.random() < self.drop_rate:
                 self.dropped += 1
                 return
@@ -98,18 +134,19 @@ class FastListener:
                 except Exception:
                     self.verified_bad += 1
 
-        batch.add(Sink(pair.protocol.transport, count, self._original, pair.remote_addr))
+        self.sink = Sink(pair.protocol.transport, count, self._original, pair.remote_addr)
+        batch.add(self.sink)
         return True
 
     def _make_counter(
-        self, original: Callable[[bytes, tuple[Any, ...]], None], dtls: Any
+        self, original: Callable[[bytes, tuple[Any, ...]], None], dtls: Any, transport: Any
     ) -> Callable[[bytes, tuple[Any, ...]], None]:
         drop = self.drop_rate
         rand = random.random
 
         def verify(data: bytes) -> None:
             if self.first_at is None:
-                self.first_at = time.monotonic()
+                self._first(transport)
             srtp = dtls._rx_srtp
             if srtp is None:
                 return
@@ -146,6 +183,29 @@ class FastListener:
         )
         await self.pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
 
+    async def prepare_offer(self) -> None:
+        """The browser-like offer (ICE candidates gathered), before any signalling."""
+        if self._offered:
+            return
+        self.pc.addTransceiver(SilentTrack(), direction="sendrecv")
+        with ice.host_addresses([self.ice_host]):
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+        self._install_counter()
+        self._offered = True
+
+    async def join_podium_http(self, http: PodiumHttp, token: str, room_id: str) -> None:
+        """Through ``podium serve``'s API, as a client: POST /rooms/{id}/join, then
+        POST /rooms/{id}/rtc with the offer; apply the answer (ICE + DTLS then run on)."""
+        await self.prepare_offer()
+        self.started_at = time.monotonic()
+        await http.post(f"/rooms/{room_id}/join", None, token)
+        self.joined_at = time.monotonic()
+        reply = await http.post(
+            f"/rooms/{room_id}/rtc", {"sdp": self.pc.localDescription.sdp, "type": "offer"}, token
+        )
+        self.answered_at = time.monotonic()
+        await self.pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+
     async def join_janus(self, janus: JanusHttp, mountpoint: int) -> None:
         """Janus offers (sendonly audio), we answer; the answer carries our host candidate."""
         self.started_at = time.monotonic()
@@ -173,7 +233,19 @@ class FastListener:
             await asyncio.wait_for(self.pc.close(), 5)
 
     async def wait_audio(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.first_at is None and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.002)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.audio.wait(), timeout)
         return self.first_at is not None
+
+
+def _kernel_stamp(transport: Any) -> int | None:
+    """SIOCGSTAMPNS: when the kernel received the datagram this socket returned last (ns,
+    CLOCK_REALTIME); the first call also makes the kernel keep that time for every datagram."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return None
+    try:
+        sec, nsec = struct.unpack("@qq", fcntl.ioctl(sock.fileno(), SIOCGSTAMPNS, bytes(16)))
+    except OSError:  # ENOENT: nothing received yet
+        return None
+    return int(sec) * 1_000_000_000 + int(nsec)

@@ -1,5 +1,6 @@
-"""Client side of the two signalling paths: Podium's bench server (Unix socket, JSON lines)
-and Janus's HTTP API (Streaming plugin ``watch`` / ``start``)."""
+"""Client side of the signalling paths: Podium's bench server (Unix socket, JSON lines),
+Podium's own HTTP API (``podium serve``: join, rtc, sign-in) and Janus's HTTP API (Streaming
+plugin ``watch`` / ``start``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,67 @@ async def podium_request(socket_path: str, message: dict[str, Any]) -> dict[str,
     if not reply.get("ok"):
         raise RuntimeError(f"bench server: {reply.get('error')}")
     return reply
+
+
+class PodiumHttp:
+    """Just enough HTTP/1.1 for Podium's JSON API: one TCP connection per request.
+
+    httpx costs a load generator several times more CPU per request; thousands of listeners
+    are set up through this, so it stays a plain socket write and read.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        rest = base_url.removeprefix("http://").rstrip("/")
+        hostport, _, prefix = rest.partition("/")
+        host, _, port = hostport.partition(":")
+        self.host, self.port = host, int(port or 80)
+        self.prefix = f"/{prefix}" if prefix else ""
+
+    async def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None
+    ) -> tuple[int, Any]:
+        """(status, decoded JSON body or None) for one request to ``prefix + path``."""
+        data = json.dumps(body).encode() if body is not None else b""
+        head = [
+            f"{method} {self.prefix}{path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Connection: close",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+            "X-Podium-CSRF: 1",  # what the browser client sends (needed only with a cookie)
+        ]
+        if token:
+            head.append(f"Authorization: Bearer {token}")
+        reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
+        try:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+            await writer.drain()
+            raw = await reader.read()
+        finally:
+            writer.close()
+        header, _, payload = raw.partition(b"\r\n\r\n")
+        if not header:
+            raise ConnectionError(f"{method} {path}: connection closed without a response")
+        status = int(header.split(b" ", 2)[1])
+        if b"transfer-encoding: chunked" in header.lower():
+            payload = _dechunk(payload)
+        try:
+            return status, json.loads(payload) if payload else None
+        except ValueError:
+            return status, None
+
+    async def post(self, path: str, body: dict[str, Any] | None, token: str | None) -> Any:
+        """POST and return the JSON body; a status other than 2xx raises ``HttpError``."""
+        status, reply = await self.request("POST", path, body, token)
+        if not 200 <= status < 300:
+            raise HttpError(status, reply)
+        return reply
+
+
+class HttpError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
 
 
 class JanusHttp:
