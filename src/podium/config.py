@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     ice_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     stun_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     turn_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Audio connections negotiated at once; more wait their turn in order (a join storm is
+    # admitted at the pace the media workers can take, never timed out).
+    media_setup_concurrency: int = Field(default=16, ge=1, le=1000)
     turn_username: str = ""
     turn_password: str = ""
     # CIDRs the media engine may send ICE checks to (offers' candidates, peer-reflexive

@@ -23,6 +23,7 @@ from podium.api.errors import ERROR_RESPONSES, install_error_handlers
 from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
 from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
+from podium.collector import collector
 from podium.config import Settings
 from podium.media.engine import MediaEngine
 from podium.realtime.bus import EventBus, InProcessBus, SplitBus
@@ -138,7 +139,9 @@ def _limited(receive: Receive, limit: int = MAX_BODY,
 
 
 def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngine | None = None,
-               run_ticker: bool = True) -> FastAPI:
+               run_ticker: bool = True, manage_gc: bool = False) -> FastAPI:
+    """``manage_gc``: this process is the server (``podium serve``), not a test's: garbage
+    collection keeps clear of the audio clock (``podium.collector``)."""
     clock = clock or SystemClock()
     services = build_services(settings, clock, media)
     services.community = Community(services.db, services.bus, clock, settings,
@@ -163,6 +166,9 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
         if run_ticker:
             services.tasks.append(asyncio.create_task(services.rooms.run_ticker()))
         services.tasks.append(asyncio.create_task(_collect_sessions(services)))
+        if manage_gc:
+            collector.start()  # after start-up: what exists now is never scanned again
+            services.tasks.append(asyncio.create_task(collector.run()))
         try:
             yield
         finally:

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from podium import __version__
+from podium.collector import collector
 from podium.domain.roles import Role
 from podium.realtime.redis_roomlog import RedisRoomLog
 
@@ -212,6 +213,12 @@ async def render_metrics(services: ServicesLike) -> str:
     out.family("podium_media_peers", "gauge", "Peer connections in the media engine.",
                stats.peers)
     out.family("podium_media_tasks", "gauge", "Media engine background tasks.", stats.tasks)
+    out.family("podium_media_setups_waiting", "gauge",
+               "Audio connections waiting their turn to be negotiated (a join storm).",
+               services.rooms.setups_waiting)
+    out.family("podium_gc_collections_total", "counter",
+               "This process's scheduled garbage collections (podium.collector), by kind.",
+               [({"kind": "minor"}, collector.minor), ({"kind": "major"}, collector.major)])
     health = getattr(services.media, "health", None)
     if callable(health):
         try:

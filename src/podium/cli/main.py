@@ -59,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     else:
         print("Sign in with your account; `podium admin create-user NAME` makes another.",
               flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(settings, manage_gc=True), host=settings.host, port=settings.port,
                 log_level="info", ws_max_size=64 * 1024, proxy_headers=False,
                 log_config=uvicorn_log_config())
 

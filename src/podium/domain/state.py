@@ -40,6 +40,16 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
+class _Derived:
+    stage: tuple[Member, ...]
+    hands: tuple[Member, ...]
+    listeners: tuple[Member, ...]
+    audience_count: int
+    moderators: frozenset[int]
+    heard: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
 class RoomState:
     room_id: str
     host_id: int
@@ -52,6 +62,11 @@ class RoomState:
     empty_stage_since: float | None = None
     ended_at: float | None = None
     hand_policy: HandPolicy = HandPolicy.EVERYONE
+    # What the properties below derive from ``members``, made on first use: each is a pass
+    # over every member, and a room with thousands of listeners asks for them on every join.
+    # The state never changes, so neither do they (``replace`` makes a new, empty cache).
+    _derived: list[_Derived] = field(default_factory=list, init=False, repr=False,
+                                     compare=False)
 
     def member(self, user_id: int) -> Member | None:
         return self.members.get(user_id)
@@ -60,33 +75,53 @@ class RoomState:
         m = self.members.get(user_id)
         return m.role if m else None
 
+    def _derive(self) -> _Derived:
+        if not self._derived:
+            stage, raised, listeners = [], [], []
+            for m in self.members.values():
+                if m.role.on_stage:
+                    stage.append(m)
+                else:
+                    listeners.append(m)
+                if m.hand_raised_at is not None:
+                    raised.append(m)
+            stage.sort(key=lambda m: (m.role is not Role.MODERATOR, m.stage_since or 0.0,
+                                      m.user_id))
+            raised.sort(key=lambda m: (m.hand_raised_at or 0.0, m.user_id))
+            listeners.sort(key=lambda m: (m.joined_at, m.user_id))
+            self._derived.append(_Derived(
+                tuple(stage), tuple(raised), tuple(listeners), len(listeners),
+                frozenset(m.user_id for m in stage if m.role is Role.MODERATOR),
+                frozenset(m.user_id for m in stage if not m.muted)))
+        return self._derived[0]
+
     @property
     def stage(self) -> list[Member]:
         """On-stage members, moderators first, then by time on stage, then by user id."""
-        on = [m for m in self.members.values() if m.role.on_stage]
-        return sorted(on, key=lambda m: (m.role is not Role.MODERATOR, m.stage_since or 0.0,
-                                         m.user_id))
+        return list(self._derive().stage)
 
     @property
     def moderator_ids(self) -> frozenset[int]:
-        return frozenset(u for u, m in self.members.items() if m.role is Role.MODERATOR)
+        return self._derive().moderators
 
     @property
     def hand_queue(self) -> list[Member]:
         """Raised hands, earliest first."""
-        raised = [m for m in self.members.values() if m.hand_raised_at is not None]
-        return sorted(raised, key=lambda m: (m.hand_raised_at or 0.0, m.user_id))
+        return list(self._derive().hands)
+
+    @property
+    def listeners(self) -> tuple[Member, ...]:
+        """The audience in the order they joined."""
+        return self._derive().listeners
 
     @property
     def audience_count(self) -> int:
-        return sum(1 for m in self.members.values() if m.role is Role.LISTENER)
+        return self._derive().audience_count
 
     @property
     def heard(self) -> frozenset[int]:
         """Exactly the unmuted people on stage: the server mixes these and drops the rest."""
-        return frozenset(
-            u for u, m in self.members.items() if m.role.on_stage and not m.muted
-        )
+        return self._derive().heard
 
     @property
     def live(self) -> bool:

@@ -10,9 +10,7 @@ AUDIENCE_PAGE = 50
 
 def audience(state: RoomState, offset: int = 0, limit: int = AUDIENCE_PAGE) -> list[Member]:
     """Listeners in the order they joined, one page at a time."""
-    listeners = [m for m in state.members.values() if m.role is Role.LISTENER]
-    listeners.sort(key=lambda m: (m.joined_at, m.user_id))
-    return listeners[offset:offset + limit]
+    return list(state.listeners[offset:offset + limit])
 
 
 def hand_entry(member: Member) -> dict[str, object]:

@@ -39,6 +39,7 @@ from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription as ParsedSdp
 
+from podium.collector import collector
 from podium.media import ice, tasks
 from podium.media.engine import MediaEngineError
 from podium.media.fanout import Audience, SendTable, fan_out, skip_sequence
@@ -181,8 +182,8 @@ class PeerHost:
 
     def set_heard(self, room_id: str, heard: frozenset[int], shared_samples: int) -> None:
         room = self._rooms.get(room_id)
-        if room is None:
-            return
+        if room is None or (room.heard, room.shared_samples) == (heard, shared_samples):
+            return  # unchanged (the engine sends it after every connect): nothing to move
         room.heard, room.shared_samples = heard, shared_samples
         for peer in room.peers.values():
             if peer.listener is not None:
@@ -309,6 +310,7 @@ class PeerHost:
             peer.listener.close()  # off every list first: its row and socket go now
         peer.track.stop()
         await peer.pc.close()
+        collector.note_released()  # its object cycles wait for a major collection
 
     async def _send_sender_reports(self) -> None:
         """Every fast-path sender's RTCP SR, about every ``SR_INTERVAL_SECONDS``, from one task

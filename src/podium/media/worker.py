@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable
 from typing import Any
 
+from podium.collector import collector
 from podium.media import ice
 from podium.media.engine import MediaEngineError
 from podium.media.host import PeerHost, RoomFrame
@@ -57,6 +58,7 @@ class WorkerServer:
         if op == "frame":
             _, room_id, pos, minus, shared, shared_pos = message
             self.host.deliver(room_id, RoomFrame(pos, minus, shared, shared_pos))
+            collector.tick()  # a collection, if one is due, right after the packets went
         elif op == "heard":
             _, room_id, heard, shared_samples = message
             self.host.set_heard(room_id, heard, shared_samples)
@@ -104,6 +106,8 @@ async def serve(fd: int, config: dict[str, Any]) -> None:
     sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     server = WorkerServer(writer, config)
+    collector.start()
+    idle = asyncio.create_task(collector.run())  # when no room sends audio
     server.send(("ready",))
     try:
         while True:
@@ -111,6 +115,7 @@ async def serve(fd: int, config: dict[str, Any]) -> None:
     except (asyncio.IncompleteReadError, ConnectionError):
         pass  # the main process closed the socket (or died): shut down
     finally:
+        idle.cancel()
         await server.close()
         writer.close()
 

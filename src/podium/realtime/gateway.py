@@ -38,6 +38,8 @@ RATE, BURST, FLOOD_LIMIT = 20.0, 60.0, 100
 LIMITED_COMMANDS = {"raise_hand": "hand_raise"}
 CLOSE_SIGNED_OUT = 4001
 CLOSE_SUSPENDED = 4003
+# Commands that run beside the socket's others instead of before them (see _handle).
+BACKGROUND_COMMANDS = frozenset({"rtc_offer"})
 CLOSE_PREFIX = "\x00close:"  # a queued frame that tells the sender to close with a code
 # Room events after which a viewer's "people you blocked are on stage" list may change.
 STAGE_EVENTS = {"role_changed", "member_left", "member_removed", "member_joined"}
@@ -299,6 +301,15 @@ class Gateway:
             return
 
     async def _receive_loop(self, ws: WebSocket, session: ClientSession, account: Account) -> None:
+        background: set[asyncio.Task[None]] = set()
+        try:
+            await self._receive(ws, session, account, background)
+        finally:
+            for task in background:  # the client is gone: it no longer waits for these
+                task.cancel()
+
+    async def _receive(self, ws: WebSocket, session: ClientSession, account: Account,
+                       background: set[asyncio.Task[None]]) -> None:
         bucket = TokenBucket(self.rate, self.burst)
         refused = 0
         while True:
@@ -326,9 +337,10 @@ class Gateway:
                     await ws.close(4008, "flooding")
                     return
                 continue
-            await self._handle(session, account, text)
+            await self._handle(session, account, text, background)
 
-    async def _handle(self, session: ClientSession, account: Account, text: str) -> None:
+    async def _handle(self, session: ClientSession, account: Account, text: str,
+                      background: set[asyncio.Task[None]]) -> None:
         try:
             frame = json.loads(text)
         except (ValueError, RecursionError):  # RecursionError: nested thousands deep
@@ -337,9 +349,21 @@ class Gateway:
         if not isinstance(frame, dict):
             session.send_unsequenced(_error(None, "bad_json", "Frames are JSON objects."))
             return
-        request_id = frame.get("id")
-        if not isinstance(request_id, (str, int, type(None))):
-            request_id = None
+        if frame.get("type") not in BACKGROUND_COMMANDS:
+            await self._execute(session, account, frame)
+        elif background:
+            session.send_unsequenced(_error(_request_id(frame), "busy",
+                                            "An audio connection is already being set up."))
+        else:
+            # Audio set-up may wait its turn in a join storm: the socket's other commands
+            # (a raised hand, leaving) must not wait behind it.
+            task = asyncio.create_task(self._execute(session, account, frame))
+            background.add(task)
+            task.add_done_callback(background.discard)
+
+    async def _execute(self, session: ClientSession, account: Account,
+                       frame: dict[str, Any]) -> None:
+        request_id = _request_id(frame)
         try:
             kind = frame.get("type")
             limit = LIMITED_COMMANDS.get(kind) if isinstance(kind, str) else None
@@ -369,6 +393,11 @@ class Gateway:
         for session in self.sessions.values():
             session.unsubscribe_all()
         self.sessions.clear()
+
+
+def _request_id(frame: dict[str, Any]) -> str | int | None:
+    request_id = frame.get("id")
+    return request_id if isinstance(request_id, (str, int, type(None))) else None
 
 
 def _error(request_id: object, code: str, message: str) -> dict[str, object]:

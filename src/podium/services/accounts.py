@@ -28,6 +28,7 @@ from podium.storage.tables import ApiToken, Invite, Session, User
 USERNAME = re.compile(r"^[a-z0-9_]{2,30}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 200
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +246,11 @@ class AccountService:
             )).first()
             if found is None or found[0].suspended:
                 return None
-            found[1].last_used_at = self._now()
+            now, last = self._now(), found[1].last_used_at
+            # A write per request would serialise every API call on the database (and SQLite
+            # has one writer): "last used" to the minute is what the token list shows.
+            if last is None or now - last.replace(tzinfo=UTC) >= TOKEN_USE_RESOLUTION:
+                found[1].last_used_at = now
             return Account.of(found[0]), Credential("token", found[1].id, found[0].id)
 
     # Invites ----------------------------------------------------------------

@@ -99,6 +99,10 @@ class RoomService:
         self.tickers: list[Callable[[], Awaitable[None]]] = []
         self.log: RoomLog = LocalRoomLog(bus)
         media.set_callbacks(self._on_levels, self._on_peer_gone)
+        # Admission for audio set-up: a storm of joins waits its turn here, in order, instead
+        # of every negotiation competing at once with the audio of those already listening.
+        self._setups = asyncio.Semaphore(settings.media_setup_concurrency)
+        self.setups_waiting = 0
 
     async def start(self) -> None:
         loaded = await self.log.start(self)
@@ -518,10 +522,21 @@ class RoomService:
             raise Forbidden("not_in_room", "Join the room before connecting audio.")
         if kind != "offer":
             raise Invalid("invalid_sdp", "Send an SDP offer.")
+        waiting = True
+        self.setups_waiting += 1
         try:
-            answer = await self.media.connect(room_id, user_id, SessionDescription(sdp, kind))
+            async with self._setups:
+                waiting = False
+                self.setups_waiting -= 1
+                if user_id not in live.state.members or self.rooms.get(room_id) is not live:
+                    raise Forbidden("not_in_room", "You left the room while waiting to connect.")
+                answer = await self.media.connect(room_id, user_id,
+                                                  SessionDescription(sdp, kind))
         except MediaEngineError as exc:
             raise Invalid("invalid_sdp", str(exc)) from None
+        finally:
+            if waiting:  # cancelled in the queue (the client went away)
+                self.setups_waiting -= 1
         live.media_credentials[user_id] = credential
         self.attach(live, user_id, "media")
         return answer

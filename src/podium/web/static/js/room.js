@@ -31,8 +31,12 @@ export function roomView(ctx, roomId) {
   const shareButton = h("button", { type: "button", class: "btn btn-secondary btn-sm", "aria-label": "Copy room link" },
     icon("link"), h("span", null, "Copy link"));
   shareButton.addEventListener("click", copyLink);
+  // What the audio connection is doing: a storm of arrivals is admitted in turn, so
+  // "joining" can last a few seconds; silence must never look like a quiet room.
+  const audioEl = h("span", { class: "audio-state", role: "status", "aria-live": "polite" });
   const head = h("header", { class: "room-head card" },
-    h("div", { class: "room-head-top" }, h("span", { class: "live-dot" }, "Live"), kindEl, shareButton),
+    h("div", { class: "room-head-top" }, h("span", { class: "live-dot" }, "Live"), kindEl, audioEl,
+      shareButton),
     titleEl, descEl);
   const listenEl = h("div", { class: "listen-gate", hidden: true });
   const stageList = h("ul", { class: "stage-grid", "aria-label": "On stage" });
@@ -94,11 +98,30 @@ export function roomView(ctx, roomId) {
     }
   }
 
+  const AUDIO_TEXT = {
+    connecting: "Joining audio…",
+    waiting: "Joining audio… many people are arriving",
+    failed: "Audio lost — reconnecting…",
+  };
+  let waitingTimer = null;
+
+  function showAudio(state) {
+    clearTimeout(waitingTimer);
+    const text = AUDIO_TEXT[state];
+    audioEl.textContent = text || "";
+    audioEl.hidden = !text;
+    audioEl.className = `audio-state is-${state}`;
+    // The server admits audio connections in turn: say why it takes a while.
+    if (state === "connecting") waitingTimer = setTimeout(() => showAudio("waiting"), 3000);
+  }
+
   function onMediaState(e) {
+    showAudio(e.detail);
     if (e.detail === "failed" && !left && !destroyed && room && room.status === "live") {
       setTimeout(() => { if (!left && !destroyed && rt.status === "open") connectAudio(); }, 1000);
     }
   }
+  showAudio(media.state);
 
   function onAutoplay(e) {
     listenEl.hidden = !e.detail;
@@ -141,7 +164,8 @@ export function roomView(ctx, roomId) {
 
   async function connectAudio() {
     try {
-      await media.connect((sdp) => rt.send("rtc_offer", { sdp }));
+      // A join storm is admitted in turn: wait for the answer longer than for other commands.
+      await media.connect((sdp) => rt.send("rtc_offer", { sdp }, 90000));
     } catch (err) {
       if (!destroyed && !left) ctx.toast(`Audio could not connect: ${err.message}`, "error");
     }
@@ -511,6 +535,7 @@ export function roomView(ctx, roomId) {
     async destroy() {
       destroyed = true;
       clearTimeout(snapshotTimer);
+      clearTimeout(waitingTimer);
       rt.removeEventListener("frame", onFrame);
       rt.removeEventListener("hello", onHello);
       media.removeEventListener("state", onMediaState);
