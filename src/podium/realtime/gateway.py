@@ -158,11 +158,6 @@ class Gateway:
             if session.user_id == user_id and session.room_id:
                 self.refresh_blocked(session)
 
-    def close_user(self, user_id: int, code: int = CLOSE_SUSPENDED,
-                   reason: str = "account suspended") -> int:
-        """Close every socket of this member and forget their sessions (no resume)."""
-        return self._close_where(lambda s: s.user_id == user_id, code, reason)
-
     async def end_credentials(self, ended: list[Ended]) -> None:
         """Credentials stopped working (``services.credentials``): close the sockets opened
         with them, at once, and forget their sessions, so nothing they send is acted on."""
@@ -174,6 +169,7 @@ class Gateway:
 
     def _close_where(self, match: Callable[[ClientSession], bool], code: int,
                      reason: str) -> int:
+        """Close the matching sockets and forget their sessions (no resume)."""
         closed = 0
         for sid, session in list(self.sessions.items()):
             if not match(session):

@@ -71,7 +71,15 @@ function showBanner(status) {
 }
 
 ctx.rt.addEventListener("status", (e) => showBanner(e.detail));
-ctx.rt.addEventListener("signedout", () => {
+ctx.rt.addEventListener("signedout", async () => {
+  // The session this socket opened with ended. Signing in again in another tab replaces it
+  // with a new one this tab shares (the cookie): then carry on; otherwise sign in.
+  try {
+    const me = await get("/auth/me");
+    if (ctx.me && me.id === ctx.me.id) ctx.rt.start();
+    else location.assign("/"); // someone else signed in here: start afresh as them
+    return;
+  } catch { /* signed out indeed */ }
   ctx.me = null;
   navigate("/signin", { replace: true });
 });
