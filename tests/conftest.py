@@ -34,6 +34,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def wait_listening(port: int, proc: asyncio.subprocess.Process | None = None,
+                         timeout: float = 60.0, what: str = "podium serve") -> None:
+    """Until something accepts connections on 127.0.0.1:``port`` (a server process we
+    started: ``proc``, which must not exit meanwhile)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            assert proc is None or proc.returncode is None, f"{what} exited during start-up"
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.05)  # start-up poll: nothing to await on
+
+
 async def _reset_postgres(url: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine

@@ -20,7 +20,7 @@ from pathlib import Path
 from podium.media.analysis import read_wav, tone_wav
 from tests.api.helpers import Member, members, ok
 from tests.cluster.conftest import cluster_settings, on
-from tests.conftest import POSTGRES_URL, Server, _free_port, run_server
+from tests.conftest import POSTGRES_URL, Server, _free_port, run_server, wait_listening
 from tests.e2e.audio import dominant
 from tests.e2e.test_bots import _bot, _line
 from tests.realtime.helpers import (
@@ -92,15 +92,7 @@ async def node_process(tmp_path: Path, shared: dict[str, object]) -> AsyncIterat
         async with asyncio.timeout(60):
             while b"open http" not in (line := await proc.stdout.readline()):
                 assert line, "node A exited during start-up"
-        # uvicorn binds after printing; wait for the port.
-        async with asyncio.timeout(30):
-            while True:
-                try:
-                    _, w = await asyncio.open_connection("127.0.0.1", port)
-                    w.close()
-                    break
-                except OSError:
-                    await asyncio.sleep(0.05)  # start-up poll: nothing to await on
+        await wait_listening(port, proc, 30, "node A")  # uvicorn binds after printing
         yield proc, port
     finally:
         if proc.returncode is None:

@@ -29,7 +29,7 @@ from podium.media.analysis import tone_wav
 from podium.services.security import digest, hash_password, new_secret
 from podium.storage.db import Database
 from podium.storage.tables import ApiToken, User
-from tests.conftest import _free_port
+from tests.conftest import _free_port, wait_listening
 from tests.e2e.gaps import GapListener, drain_forever
 
 pytestmark = [pytest.mark.media]
@@ -84,15 +84,7 @@ async def _serve(tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str], dic
         sys.executable, "-m", "podium.cli.main", "serve", env=env, stdout=log,
         stderr=subprocess.STDOUT)
     try:
-        async with asyncio.timeout(60):
-            while True:
-                assert proc.returncode is None, (tmp_path / "server.log").read_text()[-3000:]
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                    writer.close()
-                    break
-                except OSError:
-                    await asyncio.sleep(0.05)  # start-up poll: nothing to await on
+        await wait_listening(port, proc)
         yield f"http://127.0.0.1:{port}", env, tokens
     finally:
         if proc.returncode is None:

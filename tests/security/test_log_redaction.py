@@ -19,7 +19,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import _free_port
+from tests.conftest import _free_port, wait_listening
 
 
 def _env(tmp_path: Path, port: int, log_format: str) -> dict[str, str]:
@@ -28,18 +28,6 @@ def _env(tmp_path: Path, port: int, log_format: str) -> dict[str, str]:
             "PODIUM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'podium.db'}",
             "PODIUM_MEDIA_WORKERS": "0", "PODIUM_ICE_HOSTS": "127.0.0.1",
             "PODIUM_LOG_FORMAT": log_format}
-
-
-async def _wait_listening(port: int, proc: asyncio.subprocess.Process) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            assert proc.returncode is None, "podium serve exited during start-up"
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                return
-            except OSError:
-                await asyncio.sleep(0.05)  # start-up poll: nothing to await on
 
 
 def _admin_token(env: dict[str, str]) -> str:
@@ -76,7 +64,7 @@ async def test_the_log_shows_no_secrets(tmp_path: Path, log_format: str) -> None
             sys.executable, "-m", "podium.cli.main", "serve", env=env, stdout=out,
             stderr=subprocess.STDOUT)
         try:
-            await _wait_listening(port, proc)
+            await wait_listening(port, proc)
             token = await asyncio.to_thread(_admin_token, env)
             secrets = await _use_secrets(f"http://127.0.0.1:{port}", token)
         finally:

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium import __version__
 from podium.api import ops
-from podium.api.deps import identify
+from podium.api.deps import identify, podium
 from podium.api.errors import ERROR_RESPONSES, install_error_handlers
 from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
 from podium.api.security import install_security, same_origin
@@ -225,7 +225,7 @@ async def _ws_identity(ws: WebSocket, token: str | None,
     origin on the same site (cookies ignore ports) gets the cookie sent along, so an empty or
     wrong token must not end in the cookie being used. A cookie needs our own Origin."""
     if token is not None:
-        return await ws.app.state.podium.accounts.identify_token(token) if token else None
+        return await podium(ws).accounts.identify_token(token) if token else None
     scheme = ws.headers.get("authorization", "").strip().partition(" ")[0]
     if scheme.lower() != "bearer" and not _origin_ok(ws, settings):
         return None  # the cookie would be used: only from our own pages
