@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from podium.cli.bot import connect_audio
+from podium.client import PodiumClient
+from podium.media.peer import ClientPeer
 from tests.api.helpers import eventually, members, ok
 from tests.conftest import Server
 
@@ -64,3 +66,42 @@ async def test_connections_past_the_limit_wait_their_turn(
         assert all(p.connection_state == "connected" for p in peers)
         for peer in peers:
             await peer.close()
+
+
+async def test_an_http_offer_whose_token_is_revoked_while_waiting_does_not_connect(
+        make_server: Callable[..., Any]) -> None:
+    """The WebSocket's offers end with their socket; an HTTP offer has no socket, so the
+    service itself must notice that its credential ended while it waited or negotiated."""
+    async with make_server(media_setup_concurrency=1) as server:
+        host, first, bot = await members(server, "host", "first", "bot")
+        room_id = ok(await host.http.post("/rooms", json={"title": "Revoked"}), 201)["id"]
+        first_rt = await first.client.connect()
+        await first_rt.join(room_id)
+        row, token = await server.services.accounts.create_token(bot.id, "second")
+        bot_client = PodiumClient(server.url, token)
+        bot_http = bot_client.http
+        ok(await bot_http.post(f"/rooms/{room_id}/join"))
+        entered, release = _gate(server)
+        rooms = server.services.rooms
+
+        held = asyncio.create_task(connect_audio(first_rt))  # holds the one set-up slot
+        await asyncio.wait_for(entered.wait(), 10)
+        peer = ClientPeer(ice_hosts=["127.0.0.1"], stun_urls=[])
+        try:
+            offer = await peer.create_offer()
+            waiting = asyncio.create_task(bot_http.post(
+                f"/rooms/{room_id}/rtc", json={"sdp": offer.sdp, "type": "offer"}))
+            await eventually(lambda: rooms.setups_waiting == 1, 10, "the HTTP offer waiting")
+            await server.services.accounts.revoke_token(bot.id, row.id)
+            release.set()
+            response = await asyncio.wait_for(waiting, 30)
+            assert response.status_code == 401, response.text
+            assert response.json()["error"] == "signed_out"
+            first_peer = await asyncio.wait_for(held, 30)
+            await first_peer.close()
+            live = rooms.rooms[room_id]
+            assert bot.id not in live.media_credentials
+            assert "media" not in live.holders.get(bot.id, set())
+        finally:
+            await peer.close()
+            await bot_client.close()

@@ -35,7 +35,14 @@ from podium.realtime.bus import EventBus, Message
 from podium.realtime.roomlog import Entry, LocalRoomLog, RoomLog
 from podium.services.accounts import Account
 from podium.services.credentials import Credential, Ended, ends_any
-from podium.services.errors import Forbidden, Invalid, NotFound, TooMany, from_room_error
+from podium.services.errors import (
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooMany,
+    Unauthorized,
+    from_room_error,
+)
 from podium.services.live import AudienceBatch, LiveRoom, RoomInfo
 from podium.storage.db import Database
 from podium.storage.tables import Room, RoomAccess, User
@@ -44,6 +51,7 @@ log = logging.getLogger(__name__)
 SPEAKING_LEVEL = 0.08  # audio level above which someone counts as speaking
 SPEAKING_INTERVAL = 0.2  # at most five "speaking" events a second per room
 HALLWAY_INTERVAL = 1.0
+ENDS_KEPT_SECONDS = 600.0  # how long an ended credential still stops an offer in flight
 
 
 def _dt(ts: float) -> datetime:
@@ -103,6 +111,9 @@ class RoomService:
         # of every negotiation competing at once with the audio of those already listening.
         self._setups = asyncio.Semaphore(settings.media_setup_concurrency)
         self.setups_waiting = 0
+        # Credentials that ended lately (monotonic time, what ended): an offer that was waiting
+        # or negotiating when its credential ended must not connect afterwards.
+        self._recent_ends: list[tuple[float, list[Ended]]] = []
 
     async def start(self) -> None:
         loaded = await self.log.start(self)
@@ -522,6 +533,7 @@ class RoomService:
             raise Forbidden("not_in_room", "Join the room before connecting audio.")
         if kind != "offer":
             raise Invalid("invalid_sdp", "Send an SDP offer.")
+        began = time.monotonic()
         waiting = True
         self.setups_waiting += 1
         try:
@@ -537,13 +549,24 @@ class RoomService:
         finally:
             if waiting:  # cancelled in the queue (the client went away)
                 self.setups_waiting -= 1
+        if self._ended_since(began, credential, user_id):
+            await self.media.disconnect(room_id, user_id)
+            raise Unauthorized("signed_out", "Your sign-in ended while connecting: sign in again.")
         live.media_credentials[user_id] = credential
         self.attach(live, user_id, "media")
         return answer
 
+    def _ended_since(self, began: float, credential: Credential | None, user_id: int) -> bool:
+        return any(at >= began and ends_any(ended, credential, user_id)
+                   for at, ended in self._recent_ends)
+
     async def end_media(self, ended: list[Ended]) -> None:
         """Credentials stopped working: hang up the audio connections they opened (the member
         then leaves after the resume window, unless they come back signed in)."""
+        now = time.monotonic()
+        # Kept as long as an offer can wait and negotiate (far longer than it ever should).
+        self._recent_ends = [e for e in self._recent_ends if now - e[0] < ENDS_KEPT_SECONDS]
+        self._recent_ends.append((now, ended))
         for live in list(self.rooms.values()):
             for user_id, credential in list(live.media_credentials.items()):
                 if ends_any(ended, credential, user_id):
