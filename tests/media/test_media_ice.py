@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aioice.ice
 import pytest
 
+from podium.config import Settings
 from podium.media import ice
+from podium.media.analysis import tone_present
+from podium.media.embedded import EmbeddedEngine
+from podium.media.peer import ClientPeer
+
+from .conftest import LOOPBACK, ROOM, tail, wait_until
 
 
 def test_host_addresses_are_pinned_only_inside_the_block() -> None:
@@ -47,3 +55,34 @@ def test_stun_and_turn_servers_from_settings() -> None:
         "user",
         "secret",
     )
+
+
+def test_the_engine_offers_the_configured_hosts_or_the_machines_own() -> None:
+    assert ice.engine_hosts(["192.0.2.7"]) == ("192.0.2.7",)
+    machine = aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True)
+    assert ice.engine_hosts([]) == (() if machine else ("127.0.0.1",))
+
+
+async def test_on_a_loopback_only_machine_the_default_engine_is_heard(
+        tmp_path: Path, tones: dict[int, str]) -> None:
+    """Tests run in a namespace whose only interface is loopback: the machine an offline
+    laptop is. With no ``ice_hosts`` set, the engine used to offer no candidate at all."""
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == [], \
+        "this test needs a loopback-only network namespace (scripts/test makes one)"
+    engine = EmbeddedEngine(Settings(ice_hosts=[], stun_urls=[], turn_urls=[],
+                                     secret_key="test", data_dir=tmp_path, media_workers=0))
+    await engine.start()
+    peers = [ClientPeer(ice_hosts=LOOPBACK), ClientPeer(ice_hosts=LOOPBACK)]
+    try:
+        for user_id, peer in enumerate(peers, 1):
+            answer = await engine.connect(ROOM, user_id, await peer.create_offer())
+            assert "127.0.0.1" in answer.sdp
+            await peer.accept_answer(answer)
+            await peer.wait_connected(10.0)
+        await engine.set_heard(ROOM, frozenset({1}))
+        peers[0].play_file(tones[440])
+        await wait_until(lambda: tone_present(tail(peers[1]), 440), what="440 Hz heard")
+    finally:
+        for peer in peers:
+            await peer.close()
+        await engine.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,6 +30,22 @@ async def _with_accounts(settings: Settings, work: Callable[[Any], Awaitable[Non
         await db.close()
 
 
+def plain_http_warning(host: str, public_url: str) -> str | None:
+    """Why serving ``host`` at ``public_url`` will disappoint, if it will: browsers give a page
+    the microphone only in a secure context (HTTPS, or http://localhost itself)."""
+    if public_url.startswith("https://"):
+        return None
+    try:
+        local = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        local = host == "localhost"
+    if local:
+        return None
+    return (f"warning: serving {host} over plain HTTP ({public_url}). Browsers on other "
+            "machines can listen but not speak: the microphone needs HTTPS. Put a TLS proxy "
+            "in front (docs/deployment.md, \"nginx\") and set PODIUM_PUBLIC_URL=https://...")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -52,6 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     asyncio.run(_with_accounts(settings, first_run))
     print(f"Podium {settings.mode} server: open {settings.public_url}", flush=True)
+    warning = plain_http_warning(settings.host, settings.public_url)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     if credentials:
         user, password = credentials[0]
         print(f"First run: sign in as '{user}' with password: {password}", flush=True)

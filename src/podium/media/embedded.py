@@ -106,7 +106,7 @@ class EmbeddedEngine:
     """Implements ``podium.media.engine.MediaEngine``."""
 
     def __init__(self, settings: Settings) -> None:
-        hosts = ice.validate_hosts(settings.ice_hosts)
+        hosts = ice.engine_hosts(settings.ice_hosts)
         self._remote = ice.RemoteAddresses.for_hosts(settings.ice_remote_networks, hosts)
         servers = (
             list(settings.stun_urls),

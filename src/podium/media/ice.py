@@ -50,6 +50,17 @@ def validate_hosts(hosts: Sequence[str]) -> tuple[str, ...]:
     return tuple(hosts)
 
 
+def engine_hosts(configured: Sequence[str]) -> tuple[str, ...]:
+    """The server's ICE host addresses: the setting, else the machine's own addresses (what
+    aioice gathers), else loopback. aioice skips loopback, so a machine whose only interface
+    is loopback (a laptop offline, a container with no network) would offer no candidate at
+    all and every room would be silent."""
+    hosts = validate_hosts(configured)
+    if hosts or _original_get_host_addresses(True, True):
+        return hosts
+    return ("127.0.0.1",)
+
+
 def _patched_get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     hosts = _hosts_override.get()
     if not hosts:
