@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.api.helpers import assert_error, members, ok
+from tests.api.helpers import act, assert_error, members, ok
 from tests.conftest import Server
-from tests.social.helpers import follow, notes
+from tests.social.helpers import follow, notes, room
 
 
 async def test_pushed_live_to_every_session_and_kept_on_resume(server: Server) -> None:
@@ -65,3 +65,51 @@ async def test_unread_count_mark_read_and_pages(server: Server) -> None:
     assert ok(await star.http.post("/notifications/read-all")) == {"unread": 0}
     assert ok(await star.http.get("/notifications/unread")) == {"unread": 0}
     assert_error(await (await server.anonymous()).http.get("/notifications"), 401)
+
+
+async def test_an_accepted_or_declined_invitation_to_speak_is_no_longer_unread(
+        server: Server) -> None:
+    host, guest = await members(server, "host", "guest")
+    rid = await room(host)
+    ok(await guest.http.post(f"/rooms/{rid}/join"))
+    rt = await guest.client.connect()
+    ok(await act(host, rid, "speakers", user_id=guest.id))
+    [invite] = await notes(guest)
+    assert invite["kind"] == "speak_invite" and invite["read"] is False
+    assert invite["room_live"] is True
+    ok(await act(guest, rid, "invitation/accept"))
+    assert (await notes(guest))[0]["read"] is True
+    assert ok(await guest.http.get("/notifications/unread")) == {"unread": 0}
+    await rt.wait_for(lambda: any(f["type"] == "notifications_read" for f in rt.events))
+    frame = next(f for f in rt.events if f["type"] == "notifications_read")
+    assert frame["ids"] == [invite["id"]] and frame["unread"] == 0
+
+    # Declining settles it too (a second invitation, after the quiet time).
+    ok(await act(host, rid, "audience", user_id=guest.id))
+    server.clock.advance(10 * 60 + 1)
+    ok(await act(host, rid, "speakers", user_id=guest.id))
+    assert [n["read"] for n in await notes(guest)] == [False, True]
+    ok(await act(guest, rid, "invitation/decline"))
+    assert [n["read"] for n in await notes(guest)] == [True, True]
+    await rt.close()
+
+
+async def test_joining_the_room_settles_its_ping_and_an_ended_room_says_so(
+        server: Server) -> None:
+    host, fan, other = await members(server, "host", "fan", "other")
+    await follow(fan, host)
+    await follow(other, host)
+    rid = await room(host)
+    ok(await host.http.post(f"/rooms/{rid}/ping", json={"user_id": fan.id}))
+    assert sorted(n["kind"] for n in await notes(fan)) == ["followed_started_room", "ping"]
+    assert all(n["room_live"] is True and n["read"] is False for n in await notes(fan))
+    ok(await fan.http.post(f"/rooms/{rid}/join"))
+    assert all(n["read"] is True for n in await notes(fan))
+    # Someone who never came keeps theirs unread, and sees that the room has ended.
+    ok(await act(host, rid, "end"))
+    [started] = await notes(other)
+    assert started["read"] is False and started["room_live"] is False
+    # A notification about no room says nothing about rooms.
+    await follow(other, fan)
+    assert (await notes(fan))[0]["kind"] == "new_follower"
+    assert (await notes(fan))[0]["room_live"] is None

@@ -7,6 +7,11 @@ Kinds: ``new_follower``, ``ping``, ``speak_invite``, ``followed_started_room``,
 Some are coalesced, so that repeating an action is no way to flood someone: ``send(...,
 quiet=...)`` skips a recipient already told the same thing (same kind, room and event, and by
 default the same actor) within that time.
+
+Notifications settle when what they asked for is done: an invitation to speak once it is
+accepted or declined, a ping or "started a room" once the member is in that room (``settle``).
+Each one says whether its room is still live (``room_live``), so an ended room is not offered
+as a place to go.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Select, func, select, update
 
 from podium.clock import Clock
+from podium.domain.roles import RoomStatus
 from podium.realtime.bus import EventBus
 from podium.services.errors import NotFound
 from podium.storage.db import Database
-from podium.storage.tables import Notification, User
+from podium.storage.tables import Notification, Room, User
 
 PAGE = 50
 
@@ -54,6 +60,9 @@ class NotificationService:
         self.clock = clock
         # Coalesced sends check and store under this lock, so two at once cannot both pass.
         self._coalescing = asyncio.Lock()
+        # (member, room) pairs this process told about a room and that are not settled yet:
+        # joining a room costs a query only for those (a join storm must stay cheap).
+        self._about_room: dict[tuple[int, str], set[str]] = {}
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)
@@ -92,10 +101,40 @@ class NotificationService:
                     Notification.user_id.in_(to), Notification.read_at.is_(None))
                 .group_by(Notification.user_id))).all())
         for row in rows:
+            if row.room_id is not None:
+                self._about_room.setdefault((row.user_id, row.room_id), set()).add(row.kind)
             await self.bus.publish(f"user:{row.user_id}", {
-                "type": "notification", "notification": self._out(row, actor),
+                "type": "notification", "notification": self._out(row, actor, True),
                 "unread": unread.get(row.user_id, 0)})
         return len(rows)
+
+    def has_unsettled(self, user_id: int, room_id: str, kinds: Iterable[str]) -> bool:
+        return not self._about_room.get((user_id, room_id), set()).isdisjoint(kinds)
+
+    def forget_room(self, room_id: str) -> None:
+        for key in [k for k in self._about_room if k[1] == room_id]:
+            del self._about_room[key]
+
+    async def settle(self, user_id: int, room_id: str, kinds: Iterable[str]) -> list[int]:
+        """Mark this member's unread notifications of these kinds about the room read, and
+        tell their open tabs (``notifications_read``). Returns the ids settled."""
+        wanted = list(kinds)
+        left = self._about_room.get((user_id, room_id))
+        if left is not None:
+            left.difference_update(wanted)
+            if not left:
+                del self._about_room[(user_id, room_id)]
+        async with self.db.transaction() as s:
+            ids = list(await s.scalars(select(Notification.id).where(
+                Notification.user_id == user_id, Notification.room_id == room_id,
+                Notification.kind.in_(wanted), Notification.read_at.is_(None))))
+            if ids:
+                await s.execute(update(Notification).where(Notification.id.in_(ids))
+                                .values(read_at=self._now()))
+        if ids:
+            await self.bus.publish(f"user:{user_id}", {
+                "type": "notifications_read", "ids": ids, "unread": await self.unread(user_id)})
+        return ids
 
     @staticmethod
     def _told(to: list[int], note: Note, since: datetime, any_actor: bool) -> Select[int]:
@@ -110,19 +149,24 @@ class NotificationService:
         return query
 
     @staticmethod
-    def _out(row: Notification, actor: User | None) -> dict[str, object]:
+    def _out(row: Notification, actor: User | None,
+             room_live: bool | None = None) -> dict[str, object]:
+        """``room_live``: whether the room it is about is live (None: about no room)."""
         return {
             "id": row.id, "kind": row.kind, "text": row.text,
             "actor": ({"id": actor.id, "username": actor.username,
                        "display_name": actor.display_name} if actor else None),
             "room_id": row.room_id, "event_id": row.event_id,
             "created_at": at(row.created_at), "read": row.read_at is not None,
+            "room_live": room_live if row.room_id is not None else None,
         }
 
     async def page(self, user_id: int, before: int | None = None, limit: int = PAGE,
                    unread_only: bool = False) -> dict[str, object]:
         """Newest first; pass the last ``id`` seen as ``before`` for the next page."""
-        query = (select(Notification, User).outerjoin(User, User.id == Notification.actor_id)
+        query = (select(Notification, User, Room.status)
+                 .outerjoin(User, User.id == Notification.actor_id)
+                 .outerjoin(Room, Room.id == Notification.room_id)
                  .where(Notification.user_id == user_id))
         if before is not None:
             query = query.where(Notification.id < before)
@@ -131,7 +175,7 @@ class NotificationService:
         async with self.db.transaction() as s:
             rows = (await s.execute(query.order_by(Notification.id.desc())
                                     .limit(limit + 1))).all()
-        items = [self._out(n, u) for n, u in rows[:limit]]
+        items = [self._out(n, u, status == RoomStatus.LIVE.value) for n, u, status in rows[:limit]]
         more = len(rows) > limit
         return {"notifications": items, "unread": await self.unread(user_id),
                 "next_before": items[-1]["id"] if more and items else None}

@@ -65,6 +65,9 @@ class FollowGraph:
 # a room once in ten minutes however often it is declined and made again.
 FOLLOW_QUIET = timedelta(days=1)
 INVITE_QUIET = timedelta(minutes=10)
+# What a notification asked for is done: on stage (or the invitation declined), or in the room.
+SETTLED_ON_STAGE = ("speak_invite",)
+SETTLED_ON_JOIN = ("ping", "followed_started_room", "followed_on_stage", "event_live")
 
 
 def avatar_url(username: str, etag: str | None) -> str | None:
@@ -251,8 +254,19 @@ class SocialService:
                     quiet=INVITE_QUIET, any_actor=True)
             elif event.type is EventType.ROLE_CHANGED and event.subject is not None:
                 await self._took_stage(live, before, event)
+                if event.data.get("role") != Role.LISTENER.value:  # the invitation is done
+                    await self._settle(event.subject, live.room_id, SETTLED_ON_STAGE)
+            elif event.type is EventType.INVITE_DECLINED and event.subject is not None:
+                await self._settle(event.subject, live.room_id, SETTLED_ON_STAGE)
+            elif event.type is EventType.MEMBER_JOINED and event.subject is not None:
+                await self._settle(event.subject, live.room_id, SETTLED_ON_JOIN)
             elif event.type is EventType.ROOM_ENDED:
                 self._forget(live.room_id)
+                self.notifications.forget_room(live.room_id)
+
+    async def _settle(self, user_id: int, room_id: str, kinds: tuple[str, ...]) -> None:
+        if self.notifications.has_unsettled(user_id, room_id, kinds):
+            await self.notifications.settle(user_id, room_id, kinds)
 
     async def _took_stage(self, live: LiveRoom, before: RoomState, event: RoomEvent) -> None:
         user_id = event.subject

@@ -146,8 +146,7 @@ const KIND_BADGE = {
 function roomCard(room) {
   const shown = room.stage.slice(0, 4);
   const extra = room.stage.length - shown.length;
-  const total = room.stage.length + room.listener_count;
-  const label = `${room.title}. ${room.kind === "social" ? "Social room. " : room.kind === "closed" ? "Closed room. " : ""}${followed(room).length ? `${plural(followed(room).length, "person", "people")} you follow on stage. ` : ""}On stage: ${speakerNames(room.stage) || "nobody yet"}. ${plural(room.listener_count, "listener", "listeners")}.`;
+  const label = `${room.title}. ${room.kind === "social" ? "Social room. " : room.kind === "closed" ? "Closed room. " : ""}${followed(room).length ? `${plural(followed(room).length, "person", "people")} you follow on stage. ` : ""}On stage: ${speakerNames(room.stage) || "nobody yet"}. ${plural(room.stage.length, "person", "people")} on stage, ${formatCount(room.listener_count)} listening.`;
   return h("a", { href: `/room/${encodeURIComponent(room.id)}`, class: "room-card", "aria-label": label,
     dataset: { roomId: room.id } },
   h("div", { class: "room-card-top" },
@@ -162,9 +161,10 @@ function roomCard(room) {
     h("div", { class: "room-card-names" },
       shown.length ? h("span", { class: "names" }, speakerNames(room.stage)) : h("span", { class: "muted" }, "Stage is empty"))),
   h("div", { class: "room-card-meta" },
+    // One count each, never "0 listeners" beside "1 in the room".
     h("span", { class: "meta" }, icon("users"), h("span", { class: "listener-count" }, formatCount(room.listener_count)),
-      " ", room.listener_count === 1 ? "listener" : "listeners"),
-    h("span", { class: "meta muted" }, `${formatCount(total)} in the room`)));
+      " listening"),
+    h("span", { class: "meta muted" }, icon("mic"), `${formatCount(room.stage.length)} on stage`)));
 }
 
 function startRoom(ctx) {

@@ -7,7 +7,7 @@ import { profileHref } from "./follow.js";
 const PAGE = 20;
 
 /** Unread count shared by the bell and the lists; listeners get the number on each change. */
-const state = { unread: 0, listeners: new Set(), started: false, live: new Set() };
+const state = { unread: 0, listeners: new Set(), started: false, live: new Set(), settled: new Set() };
 
 function setUnread(n) {
   state.unread = Math.max(0, Number(n) || 0);
@@ -24,6 +24,11 @@ export function startNotifications(ctx) {
   state.started = true;
   ctx.rt.addEventListener("frame", (e) => {
     const frame = e.detail;
+    if (frame.type === "notifications_read") { // settled elsewhere: an invitation accepted, a room joined
+      if (typeof frame.unread === "number") setUnread(frame.unread);
+      for (const fn of state.settled) fn(frame.ids || []);
+      return;
+    }
     if (frame.type !== "notification" || !frame.notification) return;
     if (typeof frame.unread === "number") setUnread(frame.unread);
     for (const fn of state.live) fn(frame.notification);
@@ -40,9 +45,9 @@ export function stopNotifications() {
   setUnread(0);
 }
 
-/** Where a notification leads. */
+/** Where a notification leads (an ended room is nowhere to go: its host's profile instead). */
 function target(n) {
-  if (n.room_id) return `/room/${encodeURIComponent(n.room_id)}`;
+  if (n.room_id && n.room_live !== false) return `/room/${encodeURIComponent(n.room_id)}`;
   if (n.event_id) return `/events/${encodeURIComponent(n.event_id)}`;
   if (n.actor) return profileHref(n.actor.username);
   return null;
@@ -67,9 +72,10 @@ function notificationList(ctx, { onOpen, compact } = {}) {
     const when = h("span", { class: "small muted" }, timeAgo(Math.min(n.created_at, Date.now() / 1000)));
     const main = [
       h("span", { class: "notif-icon", "aria-hidden": "true" }, n.actor ? avatar(n.actor, "sm") : icon(KIND_ICON[n.kind] || "bell")),
-      h("span", { class: "row-main" }, h("span", { class: "notif-text" }, n.text), when),
+      h("span", { class: "row-main" }, h("span", { class: "notif-text" }, n.text),
+        h("span", { class: "small muted" }, when, n.room_id && n.room_live === false ? " · room ended" : "")),
     ];
-    const label = `${n.read ? "" : "Unread: "}${n.text}`;
+    const label = `${n.read ? "" : "Unread: "}${n.text}${n.room_id && n.room_live === false ? " (the room has ended)" : ""}`;
     const open = href
       ? h("a", { href, class: "notif-open", "aria-label": label, onclick: () => { markRead(n); if (onOpen) onOpen(); } }, main)
       : h("div", { class: "notif-open", "aria-label": label }, main);
@@ -120,6 +126,16 @@ function notificationList(ctx, { onOpen, compact } = {}) {
     status.hidden = true;
   }
 
+  function onSettled(ids) {
+    for (const id of ids) {
+      const li = rows.get(id);
+      if (!li || !li.classList.contains("is-unread")) continue;
+      li.classList.remove("is-unread");
+      const mark = li.querySelector(".notif-mark");
+      if (mark) mark.remove();
+    }
+  }
+
   markAll.addEventListener("click", async () => {
     try {
       setUnread((await post("/notifications/read-all")).unread);
@@ -129,8 +145,9 @@ function notificationList(ctx, { onOpen, compact } = {}) {
   });
   more.addEventListener("click", page);
   state.live.add(onLive);
+  state.settled.add(onSettled);
   page();
-  return { list, status, more, markAll, destroy: () => state.live.delete(onLive) };
+  return { list, status, more, markAll, destroy: () => { state.live.delete(onLive); state.settled.delete(onSettled); } };
 }
 
 /** The header bell: a button opening the panel, with the unread count. */
