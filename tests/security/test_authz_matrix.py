@@ -122,6 +122,8 @@ ROUTES: dict[tuple[str, str], Rule] = {
     ("GET", f"{V}/rooms/{{room_id}}"): in_room("2xx", "2xx", "2xx", "2xx", "403", "closed"),
     ("GET", f"{V}/rooms/{{room_id}}/audience"): in_room("2xx", "2xx", "2xx", "2xx", "403",
                                                         "closed"),
+    # Only once the room has ended (tests/social/test_summary.py: who may read it then).
+    ("GET", f"{V}/rooms/{{room_id}}/summary"): signed_in("404"),
     ("POST", f"{V}/rooms/{{room_id}}/join"): in_room("2xx", "2xx", "2xx", "2xx", "403",
                                                      "closed"),
     ("POST", f"{V}/rooms/{{room_id}}/leave"): in_room("2xx", "2xx", "2xx", "2xx", "2xx"),

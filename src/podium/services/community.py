@@ -13,6 +13,7 @@ from podium.services.profiles import ProfileService
 from podium.services.rooms import RoomService
 from podium.services.search import SearchService
 from podium.services.social import SocialService
+from podium.services.summary import SummaryService
 from podium.storage.db import Database
 
 
@@ -26,6 +27,7 @@ class Community:
         self.calendar = CalendarService(db, clock, self.events, settings.public_url)
         self.profiles = ProfileService(db, clock, accounts, rooms, self.social, self.events)
         self.search = SearchService(db, clock, rooms, self.social, self.events)
+        self.summaries = SummaryService(db, bus, clock, rooms)
 
     async def start(self) -> None:
         """After migrations: load the follow graph, hook into rooms and the ticker."""

@@ -38,6 +38,14 @@ async def get_room(account: CurrentAccount, request: Request,
     return podium(request).rooms.view(room_id, account)
 
 
+@router.get("/{room_id}/summary")
+async def get_summary(account: CurrentAccount, request: Request,
+                      room_id: str = RoomId) -> dict[str, Any]:
+    """An ended room's summary, for its host and moderators (and admins): duration, peak
+    listeners, people who came, speakers, hands raised. Kept for a day."""
+    return podium(request).community.summaries.get(room_id, account.id, account.is_admin)
+
+
 @router.get("/{room_id}/audience")
 async def get_audience(account: CurrentAccount, request: Request, room_id: str = RoomId,
                        offset: int = Query(0, ge=0, le=1_000_000),
