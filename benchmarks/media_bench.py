@@ -8,7 +8,7 @@ Run it in a loopback-only network namespace (it opens real UDP sockets):
 
     unshare -n sh -c 'ip link set lo up && /tmp/venv/bin/python benchmarks/media_bench.py'
 
-Results are printed and appended to benchmarks/RESULTS.md.
+Results are printed and appended to benchmarks/results/HISTORY.md.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchlib import history
+
 from podium.config import Settings
 from podium.media.analysis import tone_wav
 from podium.media.embedded import EmbeddedEngine
@@ -36,7 +38,6 @@ from podium.media.peer import ClientPeer
 LOOPBACK = ["127.0.0.1"]
 ROOM = "bench"
 SPEAKER_ID = 1
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 # -- client process ---------------------------------------------------------------------------
@@ -293,7 +294,7 @@ def main() -> None:
     parser.add_argument("--joins", type=int, default=20, help="sequential joins timed")
     parser.add_argument("--seconds", type=float, default=10.0, help="CPU sampling window")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--no-save", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--no-save", action="store_true", help="only print (no results/HISTORY.md)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.client:
@@ -304,8 +305,7 @@ def main() -> None:
     text = _report(result)
     print(text)
     if not args.no_save:
-        with RESULTS.open("a") as out:
-            out.write(text + "\n")
+        history.append(text)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ settle, then measures over one window: server utime+stime from /proc/PID/stat, p
 counted at the listeners, the generators' own CPU, and server RSS growth per listener.
 A target that cannot keep up (loss, a full core, or listeners that never connect) is
 recorded as saturated and not escalated further. Then the quality checks (quality.py):
-mouth-to-ear delay and PESQ. Results are printed and appended to RESULTS.md.
+mouth-to-ear delay and PESQ. Results are printed and appended to results/HISTORY.md.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-from benchlib import procstat  # noqa: E402
+from benchlib import history, procstat  # noqa: E402
 from benchlib.audio import speech_wav  # noqa: E402
 from benchlib.report import render  # noqa: E402
 
@@ -560,8 +560,7 @@ def main() -> None:
         out_dir = HERE / "results"
         out_dir.mkdir(exist_ok=True)
         (out_dir / f"{stamp.strftime('%Y%m%dT%H%M%SZ')}.json").write_text(json.dumps(raw, indent=1))
-        with (HERE / "RESULTS.md").open("a") as out:
-            out.write("\n" + text + "\n")
+        history.append(text)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Fills a fresh database with 10,000 members, 1,000 live rooms and 2,000 upcoming events, then
 times ``SearchService`` queries (the SQL part: what grows with the data). Prints a table and
-appends a section to benchmarks/RESULTS.md.
+appends a section to benchmarks/results/HISTORY.md.
 
     python benchmarks/search_bench.py                       # SQLite only
     python benchmarks/search_bench.py --postgres URL        # and PostgreSQL (schema is reset!)
@@ -29,9 +29,9 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from benchlib import history
 from sqlalchemy import text
 
 from podium.clock import SystemClock
@@ -50,7 +50,6 @@ QUERIES = {  # kind -> as-you-type queries, from one letter to a few words
     "rooms": ["j", "jazz", "jazz night", "weekly pyth"],
     "events": ["p", "poetry", "poetry open mic", "cook"],
 }
-RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 async def fill(db: Database, users: int, rooms: int, events: int) -> None:
@@ -135,7 +134,7 @@ async def main() -> int:
     parser.add_argument("--rooms", type=int, default=1_000)
     parser.add_argument("--events", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--no-write", action="store_true", help="only print")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,8 +144,7 @@ async def main() -> int:
     section = report(results, args)
     print(section)
     if not args.no_write:
-        with RESULTS.open("a") as fh:
-            fh.write("\n" + section)
+        history.append(section)
     return 0
 
 

@@ -22,7 +22,7 @@ Run as root in a loopback-only network namespace, from the repository root::
 Processes: ``podium serve`` (and its media workers), the speaker, ``--steady-procs`` loadgen.py
 processes (``--target podium-http --timestamps``), one sign-in process and ``--join-procs``
 joiner processes (storm_clients.py). Results are printed, saved as
-``results/<UTC stamp>-storm.json`` and appended to RESULTS.md.
+``results/<UTC stamp>-storm.json`` and appended to results/HISTORY.md.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from benchlib import procstat  # noqa: E402
+from benchlib import history, procstat  # noqa: E402
 from benchlib.audio import speech_wav  # noqa: E402
 from benchlib.stormreport import render  # noqa: E402
 from run import CHILD_ENV, Child, check_namespace, kill_leftovers, use_podium_ref, wait_port  # noqa: E402, I001, E501
@@ -439,8 +439,7 @@ def save(raw: dict[str, Any], text: str) -> Path:
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"{stamp}-storm.json"
     path.write_text(json.dumps(raw, indent=1))
-    with (HERE / "RESULTS.md").open("a") as out:
-        out.write("\n" + text + "\n")
+    history.append(text)
     return path
 
 

@@ -1,4 +1,4 @@
-"""Markdown for RESULTS.md from storm.py's raw result dictionary."""
+"""Markdown for results/HISTORY.md from storm.py's raw result dictionary."""
 
 from __future__ import annotations
 

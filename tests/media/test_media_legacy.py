@@ -1,21 +1,45 @@
-"""The old all-aiortc engine stays selectable (benchmarks compare against it): smoke test."""
+"""The benchmark baseline (benchmarks/legacy_engine.py) still works: smoke test.
+
+It lives outside the product package but imports Podium's mixer, ICE and offer checks; this
+keeps a change there from silently breaking the baseline that benchmarks compare against.
+"""
 
 from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from podium.config import Settings
 from podium.media.analysis import tone_present
-from podium.media.legacy import LegacyEngine
 from podium.media.peer import ClientPeer
 
 from .conftest import LOOPBACK, ROOM, tail, wait_until
 
 pytestmark = pytest.mark.media
 
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
-async def test_legacy_engine_still_mixes(settings: Settings, tones: dict[int, str]) -> None:
-    engine = LegacyEngine(settings)
+
+def legacy_engine(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A ``LegacyEngine``, imported the way bench_server.py does (its folder on sys.path)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("legacy_engine").LegacyEngine(settings)
+
+
+def test_nothing_in_the_product_imports_the_baseline() -> None:
+    src = Path(__file__).resolve().parents[2] / "src" / "podium"
+    names = ("legacy_engine", "podium.media.legacy")
+    importers = [p for p in src.rglob("*.py") if any(n in p.read_text() for n in names)]
+    assert importers == []
+
+
+async def test_legacy_engine_still_mixes(
+    settings: Settings, tones: dict[int, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = legacy_engine(settings, monkeypatch)
     await engine.start()
     peers: list[ClientPeer] = []
     try:

@@ -1,23 +1,18 @@
-"""Encode-once Opus: one libopus encoder per mix and a track that yields pre-encoded packets.
+"""Encode-once Opus: one libopus encoder per mix, and Opus-only codec negotiation.
 
-aiortc's ``RTCRtpSender`` encodes any ``av.Frame`` a track yields (once per peer), but passes
-an ``av.Packet`` through ``OpusEncoder.pack`` untouched. So the engine encodes each mix once
-here and every listener's ``OutboundTrack`` yields that same packet object.
+Each mix is encoded once here and the same bytes go to every listener who hears it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from fractions import Fraction
 from typing import Any, TypeAlias
 
 from aiortc import RTCRtpSender, RTCRtpTransceiver
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import CodecContext
 from av.audio.codeccontext import AudioCodecContext
 from av.audio.frame import AudioFrame
-from av.frame import Frame
 from av.packet import Packet
 
 from podium.media.mixer import SAMPLE_RATE, Samples
@@ -91,35 +86,6 @@ class OpusStream:
         packet.pts = pts
         packet.time_base = TIME_BASE
         return packet
-
-
-class OutboundTrack(MediaStreamTrack):
-    """Yields the latest pushed packet; a slow sender skips packets instead of queueing them."""
-
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._latest: AnyPacket | None = None
-        self._ready = asyncio.Event()
-
-    def push(self, packet: AnyPacket) -> None:
-        self._latest = packet
-        self._ready.set()
-
-    async def recv(self) -> Frame | AnyPacket:
-        while True:
-            if self.readyState != "live":
-                raise MediaStreamError
-            await self._ready.wait()
-            self._ready.clear()
-            if self._latest is not None:
-                packet, self._latest = self._latest, None
-                return packet
-
-    def stop(self) -> None:
-        super().stop()
-        self._ready.set()  # wake a pending recv() so it sees the track ended
 
 
 def prefer_opus(transceiver: RTCRtpTransceiver) -> None:

@@ -1,15 +1,21 @@
-"""``LegacyEngine``: the first in-process aiortc engine, kept for benchmark comparisons.
+"""``LegacyEngine``: Podium's first in-process aiortc engine, kept as a benchmark baseline.
 
-Every listener packet goes through aiortc's own ``RTCRtpSender`` (~30 µs each), in one
-process. ``podium.media.embedded.EmbeddedEngine`` replaces it; select this one by dotted path
-(``podium.media.legacy.LegacyEngine``) to measure the difference.
+Not part of the product: nothing under src/ imports it. Every listener packet goes through
+aiortc's own ``RTCRtpSender`` (~30 µs each), in one process. ``podium.media.embedded.
+EmbeddedEngine`` replaced it; select this one by dotted path to measure the difference
+(bench_server.py puts this folder on ``sys.path``)::
+
+    bench_server.py --engine legacy_engine.LegacyEngine
+    run_all.sh --engine legacy_engine.LegacyEngine
 
 Per room: every participant has one ``RTCPeerConnection``. Their decoded audio is kept only
 while they are in the room's heard set; a 20 ms mixer task sums the heard speakers, encodes
 the mix **once** with Opus and hands that same ``av.Packet`` to every listener's outbound
 track (aiortc's sender passes a yielded ``Packet`` straight to ``OpusEncoder.pack``, with no
 re-encoding). A heard speaker who is talking gets their own mix-minus, encoded separately.
-See shared/reference/media-engines.md for the costs behind this shape.
+It imports Podium's mixer, ICE and offer checks, so it measures today's versions of those;
+tests/media/test_media_legacy.py keeps it working. See shared/reference/media-engines.md for
+the costs behind this shape.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from enum import Enum
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.audio.frame import AudioFrame
 from av.frame import Frame
 
@@ -46,7 +52,7 @@ from podium.media.mixer import (
     to_mono,
 )
 from podium.media.offer import check_offer
-from podium.media.opus import OpusStream, OutboundTrack, prefer_opus
+from podium.media.opus import AnyPacket, OpusStream, prefer_opus
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,35 @@ class PeerState(Enum):
     CONNECTED = "connected"
     GONE = "gone"  # failed/closed by the remote side; cleanup scheduled
     CLOSED = "closed"  # removed by us (or after GONE cleanup)
+
+
+class OutboundTrack(MediaStreamTrack):
+    """Yields the latest pushed packet; a slow sender skips packets instead of queueing them."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._latest: AnyPacket | None = None
+        self._ready = asyncio.Event()
+
+    def push(self, packet: AnyPacket) -> None:
+        self._latest = packet
+        self._ready.set()
+
+    async def recv(self) -> Frame | AnyPacket:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            await self._ready.wait()
+            self._ready.clear()
+            if self._latest is not None:
+                packet, self._latest = self._latest, None
+                return packet
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()  # wake a pending recv() so it sees the track ended
 
 
 @dataclass(eq=False)
