@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import itertools
 import json
 import logging
@@ -53,6 +54,16 @@ def emit(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def read_json(path: str) -> Any:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def write_json(path: str, value: Any) -> None:
+    with open(path, "w") as fh:
+        json.dump(value, fh)
+
+
 class Recorder:
     """What this process saw: event arrivals by revision, frames a second, errors."""
 
@@ -73,12 +84,14 @@ class Recorder:
             got = self.arrivals[rev] = array("d")
         got.append(now)
 
-    def write(self, path: str) -> dict[str, Any]:
-        data = {"arrivals": {rev: [round(t, 5) for t in ts] for rev, ts in self.arrivals.items()},
+    def write(self, path: str, keep: set[int] | None = None) -> dict[str, Any]:
+        """This process's figures to ``path``: the arrivals of the revisions in ``keep`` (the
+        events the director caused; all when None)."""
+        data = {"arrivals": {rev: [round(t, 5) for t in ts] for rev, ts in self.arrivals.items()
+                             if keep is None or rev in keep},
                 "per_second": dict(self.per_second), "connect_ms": self.connect_ms,
                 "join_ms": self.join_ms, "late_ms": self.late_ms}  # fmt: skip
-        with open(path, "w") as fh:
-            json.dump(data, fh)
+        write_json(path, data)
         return {"frames": self.frames, "bytes": self.bytes, "errors": dict(self.errors),
                 "churn": dict(self.churn)}  # fmt: skip
 
@@ -166,7 +179,7 @@ class Member:
             asyncio.ensure_future(self._send(PONG))
         elif kind in ("reply", "error"):
             fut = self.replies.pop(frame.get("id") or 0, None)
-            if kind == "error":
+            if kind == "error" and fut is None:  # a command's failure is its caller's to count
                 self.rec.errors[f"error frame {frame.get('error')}"] += 1
             if fut is not None and not fut.done():
                 if kind == "reply":
@@ -271,7 +284,7 @@ async def churn(members: list[Member], rate: float) -> None:
 
 
 async def crowd(args: argparse.Namespace) -> None:
-    tokens: list[str] = json.load(open(args.accounts))["steady"][args.offset:args.offset + args.n]
+    tokens: list[str] = read_json(args.accounts)["steady"][args.offset:args.offset + args.n]
     rec = Recorder()
     compression = None if args.no_compression else "deflate"
     members = [Member(args.ws_url, t, rec, compression=compression) for t in tokens]
@@ -288,7 +301,8 @@ async def crowd(args: argparse.Namespace) -> None:
         elif word == "churn":
             tasks.append(asyncio.create_task(churn([m for m in members if m.room], float(rest[0]))))
         elif word == "report":
-            emit({"event": "done", **rec.write(rest[0])})
+            keep = {a["rev"] for a in read_json(rest[1])} if len(rest) > 1 else None
+            emit({"event": "done", **rec.write(rest[0], keep)})
         elif word == "quit":
             break
     os._exit(0)
@@ -337,7 +351,7 @@ STEPS: list[tuple[str, str, str, str, dict[str, Any], str]] = [
 
 class Director:
     def __init__(self, args: argparse.Namespace, rec: Recorder) -> None:
-        accounts = json.load(open(args.accounts))
+        accounts = read_json(args.accounts)
         compression = None if args.no_compression else "deflate"
         steady: list[str] = accounts["steady"]
 
@@ -397,6 +411,9 @@ class Director:
             listener = self.free.popleft()
             try:
                 for step in STEPS:
+                    if at >= until:
+                        await self.reset(listener)
+                        break
                     await asyncio.sleep(max(0.0, at - time.monotonic()))
                     at += gap
                     await self.act(step, mod, listener)
@@ -409,10 +426,8 @@ class Director:
     async def reset(self, listener: Actor) -> None:
         host = self.host.member
         for command in ("move_to_audience", "lower_hand"):
-            try:
+            with contextlib.suppress(CommandFailed, TimeoutError, ConnectionError):
                 await host.command(command, user_id=listener.member.user_id)
-            except (CommandFailed, TimeoutError, ConnectionError):
-                pass
 
     async def script(self, seconds: float, rate: float, gap: float) -> None:
         """``rate`` actions a second: rate × gap chains, each acting every ``gap`` seconds."""
@@ -440,8 +455,7 @@ async def director(args: argparse.Namespace) -> None:
                                                       "actions": len(d.actions)}))
         elif word == "report":
             summary = rec.write(rest[0])
-            with open(rest[0] + ".actions", "w") as fh:
-                json.dump(d.actions, fh)
+            write_json(rest[0] + ".actions", d.actions)
             emit({"event": "done", **summary})
         elif word == "quit":
             break

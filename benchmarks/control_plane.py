@@ -51,6 +51,8 @@ PY = sys.executable
 CLIENTS = str(HERE / "control_clients.py")
 # Broadcast steps: every member of the room receives their event.
 BROADCAST = {"accept_invite", "mute", "unmute", "move_to_audience"}
+ORDER = ["raise_hand", "invite_to_speak", "accept_invite", "mute", "unmute", "move_to_audience",
+         "broadcast", "all"]
 
 
 @dataclass
@@ -197,13 +199,14 @@ def wait_events(children: list[Child], kind: str, timeout: float, run: Run,
 def collect(run: Run) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
     """Each client process's report: (summaries, arrival files, the director's actions)."""
     summaries, files = [], []
-    for name, child in run.clients().items():
+    actions_path = run.log_dir / "director.report.json.actions"
+    # the director first: it writes the actions, whose events are all the crowd reports
+    for name, child in reversed(run.clients().items()):
         path = run.log_dir / f"{name}.report.json"
-        child.send(f"report {path}")
+        child.send(f"report {path}" + ("" if name == "director" else f" {actions_path}"))
         summaries.append({"process": name, **wait_events([child], "done", 300, run)[0]})
         files.append(json.loads(path.read_text()))
-    actions = json.loads((run.log_dir / "director.report.json.actions").read_text())
-    return summaries, files, actions
+    return summaries, files, json.loads(actions_path.read_text())
 
 
 # -- figures ----------------------------------------------------------------------------------
@@ -241,7 +244,8 @@ def latencies(actions: list[dict[str, Any]], files: list[dict[str, Any]],
             by_step.setdefault("broadcast", []).extend(ms)
             last.setdefault("broadcast", []).append(max(ms, default=math.nan))
             missing += max(0, members - len(got))
-    return {"per_recipient_ms": {k: dist(v) for k, v in by_step.items()},
+    order = [s for s in ORDER if s in by_step]
+    return {"per_recipient_ms": {k: dist(by_step[k]) for k in order},
             "last_recipient_ms": {k: dist(v) for k, v in last.items()},
             "reply_ms": {p: dist([a["reply_ms"] for a in actions if a["path"] == p])
                          for p in ("ws", "http")},

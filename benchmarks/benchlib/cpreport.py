@@ -22,7 +22,8 @@ def _head(raw: dict[str, Any], title: str) -> list[str]:
 
 
 def _lat_table(lat: dict[str, Any]) -> list[str]:
-    rows = ["| step | deliveries | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
+    rows = ["| step | deliveries | p50 ms | p90 ms | p99 ms | max ms |",
+            "|---|---|---|---|---|---|"]
     for name, d in lat["per_recipient_ms"].items():
         rows.append(f"| {name} | {d['n']} | {d['p50']} | {d['p90']} | {d['p99']} | {d['max']} |")
     for name, d in lat["last_recipient_ms"].items():
