@@ -96,6 +96,13 @@ class Recorder:
                 "churn": dict(self.churn)}  # fmt: skip
 
 
+def credentials(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(API token, session cookie or "") of each member, as ``--auth`` says."""
+    accounts = read_json(args.accounts)
+    cookies = accounts["steady_sessions"] if args.auth == "cookie" else []
+    return [(t, cookies[i] if cookies else "") for i, t in enumerate(accounts["steady"])]
+
+
 class CommandFailed(RuntimeError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
@@ -106,8 +113,11 @@ class Member:
     """One member's WebSocket: numbered frames checked, event arrivals recorded, commands."""
 
     def __init__(self, ws_url: str, token: str, rec: Recorder, *, compression: str | None,
-                 full: bool = False) -> None:  # fmt: skip
+                 full: bool = False, cookie: str = "") -> None:  # fmt: skip
         self.ws_url, self.token, self.rec, self.compression = ws_url, token, rec, compression
+        # a browser's credential: the session cookie (no Origin header: not a cross-site page)
+        self.headers = ({"Cookie": f"podium_session={cookie}"} if cookie
+                        else {"Authorization": f"Bearer {token}"})
         self.full = full  # decode every event (actors: they wait for the events they cause)
         self.ws: ClientConnection | None = None
         self.session = ""
@@ -125,7 +135,7 @@ class Member:
         if resume:
             url += f"?resume={self.session}&last_seq={self.seq}"
         self.closing = False
-        self.ws = await connect(url, additional_headers={"Authorization": f"Bearer {self.token}"},
+        self.ws = await connect(url, additional_headers=self.headers,
                                 compression=self.compression, ping_interval=None,
                                 max_size=1 << 20, open_timeout=120, close_timeout=2)  # fmt: skip
         hello: dict[str, Any] = json.loads(await self.ws.recv())
@@ -284,10 +294,10 @@ async def churn(members: list[Member], rate: float) -> None:
 
 
 async def crowd(args: argparse.Namespace) -> None:
-    tokens: list[str] = read_json(args.accounts)["steady"][args.offset:args.offset + args.n]
     rec = Recorder()
     compression = None if args.no_compression else "deflate"
-    members = [Member(args.ws_url, t, rec, compression=compression) for t in tokens]
+    members = [Member(args.ws_url, t, rec, compression=compression, cookie=c)
+               for t, c in credentials(args)[args.offset:args.offset + args.n]]  # fmt: skip
     emit({"event": "ready", "pid": os.getpid(), "n": len(members)})
     tasks: list[asyncio.Task[Any]] = []
     async for line in commands():
@@ -351,16 +361,16 @@ STEPS: list[tuple[str, str, str, str, dict[str, Any], str]] = [
 
 class Director:
     def __init__(self, args: argparse.Namespace, rec: Recorder) -> None:
-        accounts = read_json(args.accounts)
         compression = None if args.no_compression else "deflate"
-        steady: list[str] = accounts["steady"]
+        steady = credentials(args)
 
-        def member(token: str) -> Member:
-            return Member(args.ws_url, token, rec, compression=compression, full=True)
+        def member(cred: tuple[str, str]) -> Member:
+            return Member(args.ws_url, cred[0], rec, compression=compression, full=True,
+                          cookie=cred[1])
 
         self.rec, self.args = rec, args
         self.http = PodiumHttp(args.base_url)
-        self.host = Actor(member(accounts["host"]), self.http)
+        self.host = Actor(member((read_json(args.accounts)["host"], "")), self.http)
         self.moderators = [Actor(member(t)) for t in steady[: args.moderators]]
         self.listeners = [Actor(member(t))
                           for t in steady[args.moderators: args.moderators + args.active]]
@@ -479,6 +489,7 @@ def parse_args() -> argparse.Namespace:
         p.add_argument("--accounts", required=True)
         p.add_argument("--base-url", default="http://127.0.0.1:8000/api/v1")
         p.add_argument("--ws-url", default="ws://127.0.0.1:8000/api/v1/ws")
+        p.add_argument("--auth", choices=("cookie", "token"), default="cookie")
         p.add_argument("--no-compression", action="store_true",
                        help="do not offer permessage-deflate (browsers do)")
     return parser.parse_args()

@@ -92,8 +92,8 @@ def start(args: argparse.Namespace, log_dir: Path) -> tuple[Run, Path]:
     data_dir = Path(tempfile.mkdtemp(prefix="podium-cp-data-"))
     CHILD_ENV.update(storm.server_env(args, data_dir))
     people = args.clients  # the crowd + the director's moderators and active listeners
-    accounts = storm.make_accounts(argparse.Namespace(steady=people, joins=0, signins=0),
-                                   log_dir)  # fmt: skip
+    accounts = storm.make_accounts(argparse.Namespace(
+        steady=people, joins=0, signins=0, sessions=args.auth == "cookie"), log_dir)  # fmt: skip
     run = Run(args, log_dir)
     run.server = Child([PY, "-m", "podium.cli.main", "serve"], "server", log_dir)
     wait_port(("127.0.0.1", args.port), 60)
@@ -103,6 +103,7 @@ def start(args: argparse.Namespace, log_dir: Path) -> tuple[Run, Path]:
 def urls(args: argparse.Namespace) -> list[str]:
     return ["--base-url", f"http://127.0.0.1:{args.port}/api/v1",
             "--ws-url", f"ws://127.0.0.1:{args.port}/api/v1/ws",
+            "--auth", args.auth,
             *(["--no-compression"] if args.no_compression else [])]  # fmt: skip
 
 
@@ -303,11 +304,14 @@ def load(args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
         time.sleep(3)
         base = sample(run)
         start_clients(run, accounts)
+        print(f"--- joins: {args.clients} over {args.join_seconds} s", flush=True)
         joined, series, t0 = joins(run, args.join_seconds)
+        print(f"    {joined['joined']} joined; --- idle", flush=True)
         time.sleep(2)
         a = sample(run)
         time.sleep(args.idle_seconds)
         idle = window("idle", a, sample(run))
+        print("--- script", flush=True)
         scripted, s0, s1 = script(run, args.script_seconds, args.rate)
         summaries, files, actions = collect(run)
     finally:
@@ -368,6 +372,8 @@ def common_args(parser: argparse.ArgumentParser, clients: int) -> None:
     parser.add_argument("--join-seconds", type=float, default=60.0)
     parser.add_argument("--no-compression", action="store_true",
                         help="clients do not offer permessage-deflate (browsers do)")
+    parser.add_argument("--auth", choices=("cookie", "token"), default="cookie",
+                        help="members' sockets: a session cookie (browsers) or an API token (bots)")
     parser.add_argument("--podium-ref", default="HEAD", help="git ref of src/podium, or worktree")
     parser.add_argument("--database-url", default="", help="e.g. PostgreSQL (default: SQLite)")
     parser.add_argument("--port", type=int, default=8000)

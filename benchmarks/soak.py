@@ -105,7 +105,9 @@ def main() -> None:
     try:
         time.sleep(3)
         start_clients(run, accounts)
+        print(f"--- joins: {args.clients} over {args.join_seconds} s", flush=True)
         joined, _, _ = joins(run, args.join_seconds)
+        print(f"    {joined['joined']} joined; --- soak: {args.minutes} min", flush=True)
         series, whole = soak(run, args)
         summaries, files, actions = collect(run)
     finally:

@@ -15,6 +15,7 @@ def _head(raw: dict[str, Any], title: str) -> list[str]:
         f"{raw.get('loadavg_end', '?')} at end (cores shared with other work). "
         f"{o['clients']} clients in {o['client_procs']} crowd processes + the director "
         f"(host, {o['moderators']} moderators, {o['active']} active listeners); "
+        f"signed in by {'session cookie (browsers)' if o['auth'] == 'cookie' else 'API token'}; "
         f"permessage-deflate {'off' if o['no_compression'] else 'offered (as browsers)'}; "
         f"{o['database_url'] or 'SQLite'}.",
         "",
