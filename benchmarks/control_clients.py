@@ -47,6 +47,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 EVENT = re.compile(r'\{"seq":(\d+),"type":"event","room_id":"[^"]*","rev":(\d+)')
 SEQ = re.compile(r'\{"seq":(\d+),')
 PONG = '{"type":"pong"}'
+REPLAY_FRAMES = 5000  # podium.realtime.session.REPLAY_FRAMES
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -123,6 +124,8 @@ class Member:
         self.session = ""
         self.user_id = 0
         self.seq = 0
+        self.kept = 0  # numbered frames of this session (what its replay buffer may hold)
+        self.kept_bytes = 0
         self.room: str | None = None
         self.closing = False
         self.ids = itertools.count(1)
@@ -145,6 +148,7 @@ class Member:
             self.rec.errors["resume refused"] += 1
         if not hello["resumed"]:
             self.seq = int(hello["seq"])
+            self.kept = self.kept_bytes = 0
         self.session, self.user_id = hello["session"], hello["user"]["id"]
         self.reader = asyncio.create_task(self._read(self.ws))
         return hello
@@ -171,6 +175,8 @@ class Member:
             self._unnumbered(json.loads(text))
             return
         seq = int(m[1])
+        self.kept += 1
+        self.kept_bytes += len(text)
         if seq != self.seq + 1:
             rec.errors["sequence gap" if seq > self.seq + 1 else "sequence repeated"] += 1
         self.seq = seq
@@ -312,10 +318,23 @@ async def crowd(args: argparse.Namespace) -> None:
             tasks.append(asyncio.create_task(churn([m for m in members if m.room], float(rest[0]))))
         elif word == "report":
             keep = {a["rev"] for a in read_json(rest[1])} if len(rest) > 1 else None
-            emit({"event": "done", **rec.write(rest[0], keep)})
+            emit({"event": "done", **rec.write(rest[0], keep),
+                  "replay_estimate_mb": replay_estimate_mb(members)})
         elif word == "quit":
             break
     os._exit(0)
+
+
+def replay_estimate_mb(members: list[Member]) -> float:
+    """What the server's replay buffers of these members' sessions hold, estimated from what
+    they received: the last REPLAY_FRAMES numbered frames of each session, as Python strings
+    in a deque of (seq, text) tuples (~140 bytes each besides the text)."""
+    total = 0.0
+    for m in members:
+        if m.kept:
+            share = min(1.0, REPLAY_FRAMES / m.kept)
+            total += share * (m.kept_bytes + 140 * m.kept)
+    return round(total / 2**20, 1)
 
 
 async def report_when_done(tasks: list[asyncio.Task[Any]], rec: Recorder) -> None:

@@ -123,6 +123,7 @@ def main() -> None:
                        for s in series],
         "latency": latencies(actions, files, joined["joined"]),
         "client_processes": summaries,
+        "replay_estimate_mb": round(sum(s.get("replay_estimate_mb", 0.0) for s in summaries), 1),
         "errors": errors(summaries, run),
         "loadavg_end": procstat.machine()["loadavg"],
     }  # fmt: skip

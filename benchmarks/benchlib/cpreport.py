@@ -96,7 +96,9 @@ def render_soak(raw: dict[str, Any]) -> str:
         f"({raw['latency']['actions']} done)",
         f"- serve RSS {g['serve_first_mb']} → {g['serve_last_mb']} MB; after "
         f"{o['warmup_minutes']} min of warm-up, linear fit: **{g['serve_mb_per_hour']} MB/hour** "
-        f"(with children {g['server_mb_per_hour']} MB/hour) over {g['samples']} samples",
+        f"(with children {g['server_mb_per_hour']} MB/hour) over {g['samples']} samples; the "
+        f"crowd's sessions' replay buffers, estimated from the frames they received: "
+        f"{raw['replay_estimate_mb']} MB at the end",
         f"- server CPU over the soak: {raw['window']['server_cpu_cores']} cores "
         f"(machine busy {raw['window']['machine_busy_cores']}, "
         f"other work {raw['window']['other_cores']})",
