@@ -137,7 +137,8 @@ def make_accounts(args: argparse.Namespace, log_dir: Path) -> Path:
         [PY, str(HERE / "storm_clients.py"), "accounts", "--database-url",
          CHILD_ENV["PODIUM_DATABASE_URL"], "--out", str(out), "--tag", secrets.token_hex(2),
          "--steady", str(args.steady), "--joiners", str(args.joins),
-         "--signins", str(args.signins)],
+         "--signins", str(args.signins), *(["--sessions"] if getattr(args, "sessions", False)
+                                           else [])],
         env=CHILD_ENV, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     return out

@@ -89,11 +89,11 @@ async def sleep_until(when: float) -> None:
 
 async def make_accounts(args: argparse.Namespace) -> None:
     """Members for the run, in one transaction; Podium's own tables and helpers."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from podium.services.security import digest, generate_password, hash_password, new_secret
     from podium.storage.db import Database
-    from podium.storage.tables import ApiToken, User
+    from podium.storage.tables import ApiToken, Session, User
 
     now = datetime.now(UTC)
     password = generate_password()
@@ -109,6 +109,8 @@ async def make_accounts(args: argparse.Namespace) -> None:
                    password_hash=real_hash, is_admin=False, suspended=False, created_at=now)
               for i in range(args.signins)]  # fmt: skip
     tokens = {group: [new_secret("pod_") for _ in members] for group, members in users.items()}
+    # browser-like: a session cookie each, signed in already (``--sessions``)
+    sessions = [new_secret() for _ in users["steady"]] if args.sessions else []
     db = Database(args.database_url)
     try:
         async with db.transaction() as s:
@@ -120,11 +122,16 @@ async def make_accounts(args: argparse.Namespace) -> None:
                 for group, members in users.items()
                 for u, t in zip(members, tokens[group], strict=True)
             )  # fmt: skip
+            s.add_all(Session(token_hash=digest(t), user_id=u.id, created_at=now,
+                              expires_at=now + timedelta(days=1))
+                      for u, t in zip(users["steady"] if sessions else [], sessions,
+                                      strict=True))  # fmt: skip
     finally:
         await db.close()
     out = {
         "host": tokens["host"][0],
         "steady": tokens["steady"],
+        "steady_sessions": sessions,
         "joiners": tokens["joiners"],
         "signin_users": [u.username for u in signin],
         "password": password,
@@ -299,6 +306,8 @@ def parse_args() -> argparse.Namespace:
     acc.add_argument("--tag", required=True, help="username prefix (a fresh one per run)")
     for name in ("steady", "joiners", "signins"):
         acc.add_argument(f"--{name}", type=int, required=True)
+    acc.add_argument("--sessions", action="store_true",
+                     help="also a session cookie for each steady member (signed in already)")
     spk = sub.add_parser("speaker")
     spk.add_argument("--token", required=True)
     spk.add_argument("--wav", required=True)
