@@ -20,6 +20,7 @@ from podium import __version__
 from podium.api import ops
 from podium.api.deps import identify, podium
 from podium.api.errors import ERROR_RESPONSES, install_error_handlers
+from podium.api.proxy import ProxyHeaders
 from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
 from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
@@ -200,7 +201,9 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     _mount_websocket(app, services)
     _mount_web(app)
     app.add_middleware(BodyLimit)
-    install_security(app, settings)  # outermost: its headers go on every response, 413s too
+    install_security(app, settings)  # its headers go on every response, 413s too
+    # Outermost: every later layer, and uvicorn's access log, sees the client's own address.
+    app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxies)
     return app
 
 
