@@ -77,7 +77,7 @@ export function roomView(ctx, roomId) {
       if (event.type === "member_left" && event.user_id === ctx.me.id) {
         room.me = null;
       }
-      if (event.type === "member_removed" && event.user_id === ctx.me.id) return showBanned();
+      if (event.type === "member_removed" && event.user_id === ctx.me.id) return showBanned(event.reason);
       if (event.type === "speaking") return renderStage();
       if (event.type === "audience_changed") audience.stale();
       afterChange(before);
@@ -497,13 +497,15 @@ export function roomView(ctx, roomId) {
     back.focus();
   }
 
-  function showBanned() {
+  function showBanned(reason) {
     left = true;
     media.close();
     mediaStarted = false;
+    // "blocked": a moderator of the room has blocked you (not a ban): the same as a refused join.
+    const blocked = reason === "blocked";
     replace(el, h("div", { class: "card notice" },
-      h("h1", null, "A moderator removed you from this room"),
-      h("p", { class: "muted" }, "You can't rejoin it for now."),
+      h("h1", null, blocked ? "You can't be in this room" : "A moderator removed you from this room"),
+      h("p", { class: "muted" }, blocked ? "You can't join this room." : "You can't rejoin it for now."),
       h("div", { class: "dialog-actions center" }, h("a", { href: "/", class: "btn btn-primary" }, "Back to the hallway"))));
   }
 
