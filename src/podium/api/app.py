@@ -150,6 +150,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     services.moderation = ModerationService(services.db, clock, services.accounts,
                                             services.rooms, services.community.social,
                                             services.gateway, services.limiter)
+    services.gateway.notifications = services.community.notifications
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -241,7 +242,8 @@ def _mount_websocket(app: FastAPI, services: Services) -> None:
                         resume: str | None = Query(None, max_length=64),
                         last_seq: int | None = Query(None, ge=0),
                         room: str | None = Query(None, max_length=64),
-                        rev: int | None = Query(None, ge=0)) -> None:
+                        rev: int | None = Query(None, ge=0),
+                        notes: int | None = Query(None, ge=0)) -> None:
         found = await _ws_identity(ws, token, services.settings)
         if found is None:
             # Accept first: a close before the handshake is an HTTP 403, and the client would
@@ -249,7 +251,7 @@ def _mount_websocket(app: FastAPI, services: Services) -> None:
             await ws.accept()
             await ws.close(4001, "sign in first")
             return
-        await services.gateway.serve(ws, found[0], found[1], resume, last_seq, room, rev)
+        await services.gateway.serve(ws, found[0], found[1], resume, last_seq, room, rev, notes)
 
 
 def _mount_web(app: FastAPI) -> None:
