@@ -90,6 +90,9 @@ def build_services(settings: Settings, clock: Clock, media: MediaEngine | None =
             media.topology_lock = roomlog.mutex
             media.others_load = functools.partial(roomlog.others_load, "janus")
             media.report_load = functools.partial(roomlog.report_load, "janus")
+            media.own = functools.partial(roomlog.own, "janus")
+            media.disown = functools.partial(roomlog.disown, "janus")
+            media.reclaim = functools.partial(roomlog.reclaim, "janus")
     limiter = RateLimiter(clock, settings)
     if redis_bus is not None:  # several nodes: one budget per caller across all of them
         from podium.services.ratelimit_redis import RedisRateLimiter
