@@ -285,16 +285,20 @@ class Gateway:
         not sent live meanwhile (frames after ``seq``)."""
         if self.notifications is None:
             return 0
-        if after is not None:
-            frames = await self.notifications.missed(session.user_id, after)
-            live = {json.loads(text).get("notification", {}).get("id")
-                    for text in session.frames_after(seq) if '"type":"notification"' in text}
-            for frame in frames:
-                note_id = frame["notification"]["id"]  # type: ignore[index]
-                if note_id not in live:
-                    session.replayed_notes.add(note_id)
-                    session.push(frame)
-        return await self.notifications.newest_id(session.user_id)
+        try:
+            if after is not None:
+                frames = await self.notifications.missed(session.user_id, after)
+                live = {json.loads(text).get("notification", {}).get("id")
+                        for text in session.frames_after(seq) if '"type":"notification"' in text}
+                for frame in frames:
+                    note_id = frame["notification"]["id"]  # type: ignore[index]
+                    if note_id not in live:
+                        session.replayed_notes.add(note_id)
+                        session.push(frame)
+            return await self.notifications.newest_id(session.user_id)
+        except Exception:  # noqa: BLE001 - the socket works on without (the database is down)
+            log.warning("notifications for the hello could not be read", exc_info=True)
+            return 0
 
     def _reattach_presence(self, session: ClientSession) -> None:
         live = self.rooms.rooms.get(session.room_id or "")
