@@ -120,8 +120,9 @@ async def run_server(tmp_path: Path, db_kind: str = "sqlite", reset_db: bool = T
     values.pop("clock_start", None)
     settings = Settings(**values)
     app = create_app(settings, clock=clock, run_ticker=False)
+    # proxy_headers off, as `podium serve` runs it: Podium reads forwarded headers itself.
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            ws_max_size=64 * 1024, lifespan="on")
+                            ws_max_size=64 * 1024, lifespan="on", proxy_headers=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

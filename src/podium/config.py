@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # sources); empty = any unicast address that is not loopback, link-local or reserved
     # (loopback too when ice_hosts are loopback). podium.media.ice.RemoteAddresses.
     ice_remote_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # CIDRs of reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers
+    # are believed (podium.api.proxy); empty = none: the peer's address is the client's.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- rate limits and sign-in lockout (podium.services.ratelimit) ---------------------------
     # "COUNT/SECONDS": a bucket of COUNT refilled evenly over SECONDS. Per address (sign-in,
@@ -68,9 +71,15 @@ class Settings(BaseSettings):
     rate_avatar: str = Field(default="10/600", pattern=RATE_PATTERN)  # uploads (decoding costs)
     rate_follow: str = Field(default="60/600", pattern=RATE_PATTERN)  # follows and unfollows
     rate_event_create: str = Field(default="10/3600", pattern=RATE_PATTERN)
-    # This many failed sign-ins within lockout_seconds lock that username (existing or not) or
-    # that address out for lockout_seconds.
-    lockout_failures_per_username: int = Field(default=5, ge=1)
+    # Failed sign-ins per (address, username): past signin_backoff_free of them within
+    # lockout_seconds, that address waits signin_backoff_base_seconds before trying that
+    # username again, doubled with each further failure, at most signin_backoff_max_seconds.
+    # Other addresses are not slowed: a stranger cannot lock a member out.
+    signin_backoff_free: int = Field(default=3, ge=1)
+    signin_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    signin_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    # This many failed sign-ins (any usernames) within lockout_seconds lock that address out
+    # for lockout_seconds: guessing across many names stays stopped.
     lockout_failures_per_address: int = Field(default=20, ge=1)
     lockout_seconds: float = Field(default=900.0, gt=0)
     # WebSocket commands per connection: ws_rate a second, bursts of ws_burst; a client refused
@@ -137,12 +146,13 @@ class Settings(BaseSettings):
             return int(value)
         return value
 
-    @field_validator("ice_hosts", "stun_urls", "turn_urls", "ice_remote_networks", mode="before")
+    @field_validator("ice_hosts", "stun_urls", "turn_urls", "ice_remote_networks",
+                     "trusted_proxies", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("ice_remote_networks")
+    @field_validator("ice_remote_networks", "trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
         for network in value:

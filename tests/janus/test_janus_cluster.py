@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from podium.cli.bot import connect_audio
 from podium.media.analysis import tone_wav
 from podium.media.janus.engine import JanusEngine
+from podium.realtime.redis_roomlog import RedisRoomLog
 from tests.cluster.conftest import two_nodes
 from tests.e2e.audio import dominant, hears, record_after
 from tests.janus.conftest import janus_settings
@@ -93,6 +95,83 @@ async def test_cascades_lost_with_a_dead_node_are_rebuilt(
             heard = await record_after(ear, 0.5, 1.0)
             assert not hears(heard, 440), "the cascade should have gone with node A"
             await engine_b.heal(rid)  # what node B's engine does every few seconds
+            assert abs(dominant(await record_after(ear, 0.7, 1.5)) - 440) <= 5
+        finally:
+            await hang_up(peers)
+
+
+async def _in_janus(engine: JanusEngine, rid: str) -> dict[int, tuple[set[int], set[int]]]:
+    """Per instance, the room's RTP forwarders and cascade participants as Janus has them."""
+    found = {}
+    for index, bridge in engine._rooms[rid].bridges.items():
+        session = engine._sessions[index]
+        forwarders = await session.request(
+            bridge.control, {"request": "listforwarders", "room": bridge.janus_room})
+        people = await session.request(
+            bridge.control, {"request": "listparticipants", "room": bridge.janus_room})
+        found[index] = ({int(f["stream_id"]) for f in forwarders.get("rtp_forwarders", [])},
+                        {int(p["id"]) for p in people.get("participants", [])
+                         if str(p.get("display", "")).startswith("cascade-")})
+    return found
+
+
+def _made_by(engine: JanusEngine, rid: str) -> dict[int, tuple[set[int], set[int]]]:
+    """Per instance, the forwarders and cascade participants this node made."""
+    return {index: (set(bridge.forwards.values()), set(bridge.cascade_ids.values()))
+            for index, bridge in engine._rooms[rid].bridges.items()}
+
+
+async def test_a_dead_nodes_forwarders_are_removed_by_the_survivors(
+        tmp_path: Path, janus_pair: list[JanusProcess]) -> None:
+    """Node A stops dead (as with SIGKILL: its Janus sessions stay until Janus times them out)
+    and its load figures expire: node B stops A's forwarders, kicks A's cascades and makes its
+    own, and the stage is still heard across the instances."""
+    tone = str(tmp_path / "tone440.wav")
+    tone_wav(tone, 440, 2.0)
+    async with two_nodes(tmp_path, **janus_settings(janus_pair)) as (a, b):
+        host = await b.user("host")
+        rid = (await host.create_room("Janus, a node stops"))["id"]
+        host_rt = await host.connect()  # the speaker: node B, instance 0
+        await host_rt.join(rid)
+        host_peer = await connect_audio(host_rt)
+        host_peer.play_file(tone)
+        near_rt, near = await member_with_audio(a, "near", rid)  # A makes the cascades
+        far_rt, far = await member_with_audio(a, "far", rid)
+        engine_a, engine_b = a.services.media, b.services.media
+        assert isinstance(engine_a, JanusEngine) and isinstance(engine_b, JanusEngine)
+        ear_rt, ear = await member_with_audio(b, "ear", rid)  # node B's listener: instance 1
+        assert engine_b._rooms[rid].members[ear_rt.user["id"]].instance == 1
+        peers = ((ear_rt, ear), (near_rt, near), (far_rt, far), (host_rt, host_peer))
+        try:
+            by_a = _made_by(engine_a, rid)
+            assert await _in_janus(engine_b, rid) == by_a  # A made every one of them
+            assert all(len(streams) == 1 and len(people) == 1 for streams, people in by_a.values())
+            assert abs(dominant(await record_after(ear, 1.0, 1.5)) - 440) <= 5
+
+            engine_b.healing = False  # B's periodic work is done by hand below
+            engine_a.healing = False  # A stops dead: no more requests, keepalives or reports
+            for task in (engine_a._levels, *engine_a._aux,
+                         *(s._poller for s in engine_a._sessions)):
+                if task is not None:
+                    task.cancel()
+            log_a = a.services.rooms.log
+            assert isinstance(log_a, RedisRoomLog)
+            assert await engine_b.clear_orphans() == 0  # A is alive until its figures expire
+            load_a = log_a._key("load", "janus", log_a.node)
+            assert await log_a._redis.delete(load_a) == 1  # what 15 s without a report does
+
+            assert await engine_b.clear_orphans() == 4  # two forwarders, two cascades
+            assert await engine_b.clear_orphans() == 0  # taken once
+            await engine_b.heal(rid)  # at once: Janus may still list a kicked cascade a moment
+            by_b = _made_by(engine_b, rid)
+            for _ in range(200):  # up to 10 s: Janus tells nobody when a kicked cascade is gone
+                if (now := await _in_janus(engine_b, rid)) == by_b:
+                    break
+                await asyncio.sleep(0.05)  # polling Janus's lists: there is no event to await
+            assert now == by_b, "a dead node's forwarder or cascade is left"
+            for index, (streams, people) in now.items():
+                assert len(streams) == 1 and len(people) == 1
+                assert not streams & by_a[index][0] and not people & by_a[index][1]
             assert abs(dominant(await record_after(ear, 0.7, 1.5)) - 440) <= 5
         finally:
             await hang_up(peers)

@@ -83,20 +83,44 @@ async def test_token_bucket_refills_evenly_and_keys_are_separate(make: Make) -> 
         await rl.check("follow", 1)
 
 
-async def test_lockout_after_failures_then_released_in_time(make: Make) -> None:
-    rl, clock = await make(lockout_failures_per_username=3, lockout_seconds=60)
+async def test_backoff_per_address_and_username_grows(make: Make) -> None:
+    rl, clock = await make(signin_backoff_free=2, signin_backoff_base_seconds=4,
+                           signin_backoff_max_seconds=20, lockout_seconds=600)
     for _ in range(2):
-        await rl.record_failure(username="ann")
-    await rl.check_lockout(username="ann")  # two are not enough
-    await rl.clear_failures(username="ann")  # a good sign-in forgets them
-    for _ in range(3):
-        await rl.record_failure(username="ann")
+        await rl.record_signin_failure("1.2.3.4", "ann")
+    await rl.check_signin("1.2.3.4", "ann")  # the first failures are free
+    waits = []
+    for _ in range(4):
+        await rl.record_signin_failure("1.2.3.4", "ann")
+        with pytest.raises(RateLimited) as caught:
+            await rl.check_signin("1.2.3.4", "ann")
+        assert caught.value.code == "signin_backoff"
+        assert f"wait {caught.value.retry_after} s" in caught.value.message
+        waits.append(caught.value.retry_after)
+        await rl.check_signin("5.6.7.8", "ann")  # another address is not held up
+        await rl.check_signin("1.2.3.4", "bob")  # nor another username from this address
+        clock.advance(caught.value.retry_after)
+        await rl.check_signin("1.2.3.4", "ann")  # the wait is over
+    assert waits == [4, 8, 16, 20]  # doubled each time, up to the maximum
+    await rl.clear_signin_failures("1.2.3.4", "ann")  # a good password forgets them
+    await rl.record_signin_failure("1.2.3.4", "ann")
+    await rl.check_signin("1.2.3.4", "ann")
+    clock.advance(601)  # failures older than lockout_seconds are forgotten too
+    for _ in range(2):
+        await rl.record_signin_failure("1.2.3.4", "ann")
+    await rl.check_signin("1.2.3.4", "ann")
+
+
+async def test_address_locked_after_failures_across_usernames(make: Make) -> None:
+    rl, clock = await make(lockout_failures_per_address=3, lockout_seconds=60)
+    for i in range(3):
+        await rl.record_signin_failure("1.2.3.4", f"user{i}")
     with pytest.raises(RateLimited) as caught:
-        await rl.check_lockout(username="ann", address="1.2.3.4")
+        await rl.check_signin("1.2.3.4", "someone-else")
     assert caught.value.code == "locked_out" and caught.value.retry_after == 60
-    await rl.check_lockout(username="bob")
+    await rl.check_signin("5.6.7.8", "user0")
     clock.advance(61)
-    await rl.check_lockout(username="ann")
+    await rl.check_signin("1.2.3.4", "someone-else")
 
 
 async def test_memory_stays_bounded() -> None:
@@ -104,36 +128,49 @@ async def test_memory_stays_bounded() -> None:
     rl = RateLimiter(clock, Settings(secret_key="x"), max_keys=100)
     for i in range(1000):
         await rl.check("ping", i)
-        await rl.record_failure(username=f"u{i}")
-    assert len(rl._buckets) <= 100 and len(rl._failures) <= 100
+        await rl.record_signin_failure(f"10.0.{i // 256}.{i % 256}", f"u{i}")
+    assert len(rl._buckets) <= 100 and len(rl._backoffs) <= 100 and len(rl._failures) <= 100
 
 
-async def test_sign_in_lockout_per_username_same_for_unknown_names(
+async def test_a_stranger_is_slowed_down_but_cannot_lock_a_member_out(
         make_server: Callable[..., Any]) -> None:
-    async with make_server(lockout_failures_per_username=3, lockout_seconds=600) as server:
+    async with make_server(trusted_proxies=["127.0.0.1"], signin_backoff_free=3,
+                           signin_backoff_base_seconds=2, lockout_seconds=600) as server:
         await member(server, "alice")
-        guest = anonymous(server)
+        stranger, alice = anonymous(server), anonymous(server)
 
-        async def sign_in(name: str, password: str) -> Any:
-            return await guest.post("/auth/signin", json={"username": name, "password": password})
+        async def sign_in(client: Any, address: str, name: str, password: str) -> Any:
+            return await client.post("/auth/signin", headers={"X-Forwarded-For": address},
+                                     json={"username": name, "password": password})
 
-        for name in ("alice", "nobody"):
-            for _ in range(3):
-                assert_error(await sign_in(name, "wrong-password"), 401, "bad_credentials")
-        locked = await sign_in("alice", "password-alice")  # even the right password
-        unknown = await sign_in("nobody", "password-alice")
-        assert_error(locked, 429, "locked_out")
-        assert (locked.status_code, locked.json()) == (unknown.status_code, unknown.json())
-        assert locked.headers["retry-after"] == unknown.headers["retry-after"] == "600"
-        assert "set-cookie" not in locked.headers
+        for _ in range(3):
+            assert_error(await sign_in(stranger, "203.0.113.66", "alice", "guess"), 401)
+        waits = []
+        for _ in range(3):
+            assert_error(await sign_in(stranger, "203.0.113.66", "alice", "guess"), 401)
+            refused = await sign_in(stranger, "203.0.113.66", "alice", "password-alice")
+            body = assert_error(refused, 429, "signin_backoff")
+            waits.append(int(refused.headers["retry-after"]))
+            assert f"wait {waits[-1]} s" in body["message"]
+            assert "set-cookie" not in refused.headers
+            # Meanwhile alice, at home, signs in at once.
+            ok(await sign_in(alice, "198.51.100.5", "alice", "password-alice"))
+            server.clock.advance(waits[-1])
+        assert waits == [2, 4, 8]  # each failure doubles the stranger's wait
+        # The same answer for a name that does not exist: it tells nothing.
+        for _ in range(4):
+            unknown = await sign_in(stranger, "203.0.113.67", "nobody", "guess")
+        unknown = await sign_in(stranger, "203.0.113.67", "nobody", "guess")
+        assert_error(unknown, 429, "signin_backoff")
+        assert unknown.headers["retry-after"] == "2"
         # Case and spaces do not make a new name.
-        assert_error(await sign_in(" ALICE ", "password-alice"), 429, "locked_out")
-        server.clock.advance(601)
-        ok(await sign_in("alice", "password-alice"))
+        server.clock.advance(1)
+        assert_error(await sign_in(stranger, "203.0.113.66", " ALICE ", "x"), 401)
+        assert_error(await sign_in(stranger, "203.0.113.66", "alice", "x"), 429, "signin_backoff")
 
 
-async def test_success_clears_the_username_count(make_server: Callable[..., Any]) -> None:
-    async with make_server(lockout_failures_per_username=3) as server:
+async def test_success_clears_the_backoff(make_server: Callable[..., Any]) -> None:
+    async with make_server(signin_backoff_free=3) as server:
         await member(server, "alice")
         guest = anonymous(server)
         body = {"username": "alice", "password": "nope-nope"}

@@ -20,6 +20,7 @@ from podium import __version__
 from podium.api import ops
 from podium.api.deps import identify, podium
 from podium.api.errors import ERROR_RESPONSES, install_error_handlers
+from podium.api.proxy import ProxyHeaders
 from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
 from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
@@ -89,6 +90,9 @@ def build_services(settings: Settings, clock: Clock, media: MediaEngine | None =
             media.topology_lock = roomlog.mutex
             media.others_load = functools.partial(roomlog.others_load, "janus")
             media.report_load = functools.partial(roomlog.report_load, "janus")
+            media.own = functools.partial(roomlog.own, "janus")
+            media.disown = functools.partial(roomlog.disown, "janus")
+            media.reclaim = functools.partial(roomlog.reclaim, "janus")
     limiter = RateLimiter(clock, settings)
     if redis_bus is not None:  # several nodes: one budget per caller across all of them
         from podium.services.ratelimit_redis import RedisRateLimiter
@@ -149,6 +153,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     services.moderation = ModerationService(services.db, clock, services.accounts,
                                             services.rooms, services.community.social,
                                             services.gateway, services.limiter)
+    services.gateway.notifications = services.community.notifications
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -200,7 +205,9 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     _mount_websocket(app, services)
     _mount_web(app)
     app.add_middleware(BodyLimit)
-    install_security(app, settings)  # outermost: its headers go on every response, 413s too
+    install_security(app, settings)  # its headers go on every response, 413s too
+    # Outermost: every later layer, and uvicorn's access log, sees the client's own address.
+    app.add_middleware(ProxyHeaders, trusted=settings.trusted_proxies)
     return app
 
 
@@ -238,7 +245,8 @@ def _mount_websocket(app: FastAPI, services: Services) -> None:
                         resume: str | None = Query(None, max_length=64),
                         last_seq: int | None = Query(None, ge=0),
                         room: str | None = Query(None, max_length=64),
-                        rev: int | None = Query(None, ge=0)) -> None:
+                        rev: int | None = Query(None, ge=0),
+                        notes: int | None = Query(None, ge=0)) -> None:
         found = await _ws_identity(ws, token, services.settings)
         if found is None:
             # Accept first: a close before the handshake is an HTTP 403, and the client would
@@ -246,7 +254,7 @@ def _mount_websocket(app: FastAPI, services: Services) -> None:
             await ws.accept()
             await ws.close(4001, "sign in first")
             return
-        await services.gateway.serve(ws, found[0], found[1], resume, last_seq, room, rev)
+        await services.gateway.serve(ws, found[0], found[1], resume, last_seq, room, rev, notes)
 
 
 def _mount_web(app: FastAPI) -> None:

@@ -73,7 +73,8 @@ CurrentAdmin = Annotated[Account, Depends(current_admin)]
 
 
 def client_address(conn: HTTPConnection) -> str:
-    """The peer's address. Behind a reverse proxy this is the proxy's: see docs/security.md."""
+    """The client's address: the peer's, or behind a trusted proxy the one it forwarded
+    (``podium.api.proxy``, ``PODIUM_TRUSTED_PROXIES``)."""
     return conn.client.host if conn.client else ""
 
 

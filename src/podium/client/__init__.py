@@ -97,6 +97,7 @@ class Realtime:
         self.room: dict[str, Any] | None = None
         self.events: list[Event] = []  # every numbered frame received, in order
         self.resumed = False
+        self.notes = 0  # the newest notification id known: a resume elsewhere replays after it
         self._replies: dict[int, asyncio.Future[Any]] = {}
         self._next_id = 0
         self._changed = asyncio.Condition()
@@ -115,6 +116,7 @@ class Realtime:
             if self.room is not None:
                 # Lets any node of a cluster resume us from the room's history (docs/realtime.md).
                 query += [f"room={self.room['room_id']}", f"rev={self.room['rev']}"]
+            query.append(f"notes={self.notes}")
         return f"{base}/api/v1/ws?{'&'.join(query)}"
 
     async def open(self) -> None:
@@ -132,6 +134,7 @@ class Realtime:
             self.moved.set()
         self.session = hello["session"]
         self.user = hello["user"]
+        self.notes = max(self.notes, int(hello.get("notes", 0)))
         if not self.resumed:
             self.last_seq = hello["seq"]
         self.closed.clear()
@@ -212,7 +215,9 @@ class Realtime:
                 self._changed.notify_all()
 
     def _track(self, frame: dict[str, Any]) -> None:
-        if frame["type"] == "snapshot":
+        if frame["type"] == "notification":
+            self.notes = max(self.notes, int(frame["notification"]["id"]))
+        elif frame["type"] == "snapshot":
             self.room = frame["room"]
         elif (frame["type"] == "event" and self.room
               and frame["room_id"] == self.room["room_id"] and frame["rev"] > self.room["rev"]):

@@ -110,10 +110,12 @@ class RevokeModerator:
 
 @dataclass(frozen=True, slots=True)
 class RemoveMember:
-    """A moderator removes someone from the room (the service records any ban)."""
+    """A moderator removes someone from the room (the service records any ban). ``reason``
+    "blocked": the service removes someone the moderator blocked (docs/moderation.md)."""
 
     actor: int
     target: int
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

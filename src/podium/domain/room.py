@@ -245,7 +245,9 @@ def _remove(state: RoomState, cmd: c.RemoveMember, now: float) -> Result:
         return state, []  # not here: the service may still ban them
     members = dict(state.members)
     del members[cmd.target]
-    event = _event(EventType.MEMBER_REMOVED, cmd.target, role=member.role.value, by=cmd.actor)
+    extra = {"reason": cmd.reason} if cmd.reason else {}
+    event = _event(EventType.MEMBER_REMOVED, cmd.target, role=member.role.value, by=cmd.actor,
+                   **extra)
     return replace(state, members=members), [event]
 
 

@@ -29,6 +29,7 @@ from podium.services.rooms import RoomService
 
 if TYPE_CHECKING:
     from podium.services.moderation import ModerationService
+    from podium.services.notifications import NotificationService
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 64 * 1024
@@ -58,13 +59,20 @@ class Gateway:
         self.sessions: dict[str, ClientSession] = {}
         self._blocked_shown: dict[str, list[int]] = {}  # session id -> blocked_on_stage sent
         self.moderation: ModerationService | None = None  # set when the services are wired
+        self.notifications: NotificationService | None = None  # likewise
 
     # Subscriptions ------------------------------------------------------------
 
     def subscribe_user(self, session: ClientSession) -> None:
         """The member's own topic (``user:<id>``): notifications reach every session of theirs."""
-        session.unsubscribers["user"] = self.bus.subscribe(f"user:{session.user_id}",
-                                                           session.push)
+        def deliver(message: Message) -> None:
+            note = message.get("notification")
+            if (session.replayed_notes and isinstance(note, dict)
+                    and note.get("id") in session.replayed_notes):
+                return  # already replayed from the database (see _replay_notes)
+            session.push(message)
+
+        session.unsubscribers["user"] = self.bus.subscribe(f"user:{session.user_id}", deliver)
 
     def subscribe_room(self, session: ClientSession, room_id: str, after_rev: int = 0) -> None:
         """Deliver the room's events to the session; those up to ``after_rev`` it has had."""
@@ -216,8 +224,8 @@ class Gateway:
         """A session this node never had (its node is gone, or forgot it): resume it from the
         room's history, which every node keeps, if the member is still in the room.
 
-        The session's own notifications are not replayed (they are in the database; the
-        client refreshes them); its room events are, exactly, from the revision it had."""
+        Its room events are replayed, exactly, from the revision it had; its notifications
+        after the one the client names (``notes``) from the database (``_replay_notes``)."""
         live = self.rooms.rooms.get(room_id)
         if live is None or session.user_id not in live.state.members:
             return False
@@ -234,21 +242,23 @@ class Gateway:
 
     async def serve(self, ws: WebSocket, account: Account, credential: Credential | None,
                     resume: str | None, last_seq: int | None, room: str | None = None,
-                    rev: int | None = None) -> None:
+                    rev: int | None = None, notes: int | None = None) -> None:
         await ws.accept()
         session, resumed = self._open_session(account, credential, resume, last_seq, room, rev)
         # Resumed from the room's history (another node's session): own events were not kept.
         moved = resumed and session.id != resume
+        seq = session.seq
+        # What arrives meanwhile is numbered after `seq` and kept: queued below.
+        newest = await self._replay_notes(session, notes if moved else None, seq)
         hello = {"type": "hello", "session": session.id, "resumed": resumed, "moved": moved,
-                 "seq": session.seq,
+                 "seq": seq, "notes": newest,
                  "user": account.public(), "heartbeat": self.heartbeat}
         queue = session.attach()
-        # Queue the replay (or snapshot) before the first await: an event published while the
+        # Queue the replay (or snapshot) before the next await: an event published while the
         # hello is being sent must land behind the frames it follows, not ahead of them.
-        if resumed:
-            for text in session.frames_after(last_seq or 0):
-                queue.put_nowait(text)
-        elif session.room_id:
+        for text in session.frames_after((last_seq or 0) if resumed else seq):
+            queue.put_nowait(text)
+        if not resumed and session.room_id:
             self.send_snapshot(session)  # too far behind to replay: start again from a snapshot
         if session.room_id:
             self._reattach_presence(session)
@@ -268,6 +278,27 @@ class Gateway:
                 session.detach()
                 if session.room_id:
                     self.rooms.detach(session.room_id, account.id, session.id)
+
+    async def _replay_notes(self, session: ClientSession, after: int | None, seq: int) -> int:
+        """The member's newest notification id (the client's ``notes`` to resume with). On a
+        resume on another node, first the notifications after ``after`` that the session was
+        not sent live meanwhile (frames after ``seq``)."""
+        if self.notifications is None:
+            return 0
+        try:
+            if after is not None:
+                frames = await self.notifications.missed(session.user_id, after)
+                live = {json.loads(text).get("notification", {}).get("id")
+                        for text in session.frames_after(seq) if '"type":"notification"' in text}
+                for frame in frames:
+                    note_id = frame["notification"]["id"]  # type: ignore[index]
+                    if note_id not in live:
+                        session.replayed_notes.add(note_id)
+                        session.push(frame)
+            return await self.notifications.newest_id(session.user_id)
+        except Exception:  # noqa: BLE001 - the socket works on without (the database is down)
+            log.warning("notifications for the hello could not be read", exc_info=True)
+            return 0
 
     def _reattach_presence(self, session: ClientSession) -> None:
         live = self.rooms.rooms.get(session.room_id or "")

@@ -50,6 +50,20 @@ ENDED_TTL = 3600  # an ended room's log stays this long for late readers
 PUBLISH_WAIT = 2.0  # how long a commit waits for this node to publish its own entry
 LOAD_TTL_MS = 15_000  # a node's load figures last this long unless reported again
 
+# What dead nodes left behind: the owned items of every node but ARGV[3] whose load figures
+# expired, taken (deleted) at once, so one survivor cleans each up. KEYS = owners set;
+# ARGV = load key prefix, owned key prefix, this node.
+RECLAIM = """
+local out = {}
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if node ~= ARGV[3] and redis.call('EXISTS', ARGV[1] .. node) == 0 then
+    for _, item in ipairs(redis.call('SMEMBERS', ARGV[2] .. node)) do out[#out + 1] = item end
+    redis.call('DEL', ARGV[2] .. node)
+    redis.call('SREM', KEYS[1], node)
+  end
+end
+return out
+"""
 # One round trip each way per change. Take the lock and read what we have not applied yet:
 # KEYS = lock, log; ARGV = token, lease ms, last applied id. Nil if someone else holds it.
 ACQUIRE = """
@@ -251,6 +265,25 @@ class RedisRoomLog:
             for index, count in json.loads(raw).items():
                 total[int(index)] = total.get(int(index), 0) + int(count)
         return total
+
+    async def own(self, kind: str, items: list[str]) -> None:
+        """Record things this node made outside itself (e.g. Janus RTP forwarders), which would
+        outlive it: if it dies, a survivor takes them with ``reclaim`` and undoes them. A node
+        is dead once its load figures expired (``report_load``); a first record counts as a
+        report, so a new node is not taken for dead before its first one."""
+        await self._redis.set(self._key("load", kind, self.node), "{}", nx=True, px=LOAD_TTL_MS)
+        await self._redis.sadd(self._key("owned", kind, self.node), *items)
+        await self._redis.sadd(self._key("owned", kind), self.node)
+
+    async def disown(self, kind: str, items: list[str]) -> None:
+        await self._redis.srem(self._key("owned", kind, self.node), *items)
+
+    async def reclaim(self, kind: str) -> list[str]:
+        """What dead nodes owned (see ``own``), each item handed to one caller only."""
+        items = await self._redis.eval(RECLAIM, 1, self._key("owned", kind),
+                                       self._key("load", kind, ""), self._key("owned", kind, ""),
+                                       self.node)
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in items]
 
     @contextlib.asynccontextmanager
     async def mutex(self, name: str) -> AsyncIterator[None]:

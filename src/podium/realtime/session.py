@@ -30,6 +30,9 @@ class ClientSession:
         self.credential: Credential | None = None  # what the socket opened with
         self.detached_at: float | None = None
         self.unsubscribers: dict[str, Callable[[], None]] = {}
+        # Notifications replayed from the database on a resume on another node: their live
+        # copy, if it comes after, is not sent again.
+        self.replayed_notes: set[object] = set()
 
     # Sending -----------------------------------------------------------------
 

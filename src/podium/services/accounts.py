@@ -155,20 +155,20 @@ class AccountService:
 
     async def sign_in(self, username: str, password: str,
                       address: str = "") -> tuple[Account, str]:
-        """A new session (never an old one reused). Too many failures for this username or
-        from this address lock them out: the same 429 whether or not the username exists."""
+        """A new session (never an old one reused). Failures for this username from this address
+        make it wait longer each time; too many from one address lock the address out: the same
+        429 whether or not the username exists. Other addresses are not held up."""
         username = username.strip().lower()
-        keys = {"username": username, "address": address} if address else {"username": username}
-        await self.limiter.check_lockout(**keys)
+        await self.limiter.check_signin(address, username)
         if address:
             await self.limiter.check("signin", address)
         async with self.db.transaction() as s:
             row = await s.scalar(select(User).where(User.username == username))
         # One message for an unknown name and a wrong password: it must not tell which.
         if not await verify_async(row.password_hash if row else None, password) or row is None:
-            await self.limiter.record_failure(**keys)
+            await self.limiter.record_signin_failure(address, username)
             raise Unauthorized("bad_credentials", "Wrong username or password.")
-        await self.limiter.clear_failures(username=username)
+        await self.limiter.clear_signin_failures(address, username)
         if row.suspended:
             raise Forbidden("account_suspended", "This account is suspended.")
         return Account.of(row), await self._new_session(row.id)

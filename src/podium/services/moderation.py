@@ -16,12 +16,13 @@ from sqlalchemy import delete, func, or_, select
 
 from podium.clock import Clock
 from podium.domain import commands as c
-from podium.domain.commands import RoomEvent
-from podium.domain.roles import is_moderator, may_act_on
+from podium.domain.commands import EventType, RoomEvent
+from podium.domain.roles import Role, is_moderator, may_act_on
+from podium.domain.state import RoomState
 from podium.realtime.bus import Message
 from podium.realtime.gateway import Gateway
 from podium.services.accounts import Account, AccountService
-from podium.services.errors import Forbidden, Invalid, NotFound
+from podium.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from podium.services.live import LiveRoom
 from podium.services.ratelimit import RateLimiter
 from podium.services.reports import ReportService, at
@@ -86,6 +87,7 @@ class ModerationService:
         self.rooms.bus.subscribe("cluster", self._on_shared)
         self.rooms.is_banned = self.is_banned
         self.rooms.command_hooks.append(self._audit_command)
+        self.rooms.event_hooks.append(self._remove_blocked_by_new_moderators)
         self.gateway.moderation = self
 
     # The audit log ---------------------------------------------------------------
@@ -234,6 +236,24 @@ class ModerationService:
         for live in list(self.rooms.rooms.values()):
             if live.info.host_id == target.id:
                 await self.rooms.announce(live)
+
+    async def _remove_blocked_by_new_moderators(self, live: LiveRoom, before: RoomState,
+                                                events: list[RoomEvent]) -> None:
+        """Someone who became a moderator (promoted, succeeding, the host back): the people
+        they blocked may not be in the room, as they could not join it (the host stays)."""
+        for event in events:
+            user_id = event.data.get("user_id")
+            if (event.type not in (EventType.ROLE_CHANGED, EventType.MEMBER_JOINED)
+                    or event.data.get("role") != Role.MODERATOR.value
+                    or not isinstance(user_id, int) or is_moderator(before.role_of(user_id))):
+                continue
+            for target in [u for u in live.state.members if u != live.state.host_id
+                           and self.blocks.blocks(user_id, u)]:
+                try:
+                    await self.rooms.execute(live.room_id,
+                                             c.RemoveMember(user_id, target, reason="blocked"))
+                except ServiceError:
+                    return  # no longer a moderator (or the room ended) meanwhile: nothing to do
 
     async def blocked_people(self, actor: Account) -> list[dict[str, object]]:
         ids = sorted(self.blocks.out.get(actor.id, set()))

@@ -31,6 +31,7 @@ from podium.storage.db import Database
 from podium.storage.tables import Notification, Room, User
 
 PAGE = 50
+MISSED = 100  # notifications replayed to a session resumed on another node, at most
 
 
 def at(value: datetime | None) -> float | None:
@@ -179,6 +180,27 @@ class NotificationService:
         more = len(rows) > limit
         return {"notifications": items, "unread": await self.unread(user_id),
                 "next_before": items[-1]["id"] if more and items else None}
+
+    async def newest_id(self, user_id: int) -> int:
+        """The id of the member's newest notification (0 if none): a realtime client's
+        starting point, from which a resume on another node replays (``missed``)."""
+        async with self.db.transaction() as s:
+            newest = await s.scalar(select(func.max(Notification.id))
+                                    .where(Notification.user_id == user_id))
+        return int(newest or 0)
+
+    async def missed(self, user_id: int, after: int,
+                     limit: int = MISSED) -> list[dict[str, object]]:
+        """The member's notifications after ``after`` (the newest ``limit``), oldest first,
+        as the ``notification`` frames their sessions were sent."""
+        query = (select(Notification, User).outerjoin(User, User.id == Notification.actor_id)
+                 .where(Notification.user_id == user_id, Notification.id > after)
+                 .order_by(Notification.id.desc()).limit(limit))
+        async with self.db.transaction() as s:
+            rows = (await s.execute(query)).all()
+        unread = await self.unread(user_id) if rows else 0
+        return [{"type": "notification", "notification": self._out(n, u), "unread": unread}
+                for n, u in reversed(rows)]
 
     async def unread(self, user_id: int) -> int:
         async with self.db.transaction() as s:

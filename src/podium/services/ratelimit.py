@@ -6,8 +6,12 @@ id or an address) and raises ``RateLimited`` (a ``TooMany``: HTTP 429 with ``Ret
 ``rate_<kind>`` written ``"COUNT/SECONDS"``: a token bucket holding COUNT, refilled evenly over
 SECONDS, so a quiet caller may burst up to COUNT and a busy one gets COUNT per SECONDS.
 
-The lockout counts failures (wrong passwords) per username and per address; after too many
-within ``lockout_seconds`` that username or address is refused for ``lockout_seconds``.
+Sign-in failures (wrong passwords) are counted per (address, username): past
+``signin_backoff_free`` of them that address must wait before trying that username again, twice
+as long after each further failure (``signin_backoff_*``). Nothing is counted per username
+alone, so a stranger guessing from elsewhere cannot lock a member out of their own account.
+Guessing across many usernames is stopped per address: ``lockout_failures_per_address``
+failures within ``lockout_seconds`` lock that address out for ``lockout_seconds``.
 
 This class keeps everything in this process's memory (bounded: past ``max_keys`` entries, idle,
 fully refilled buckets are dropped, then the oldest). With several nodes
@@ -29,7 +33,7 @@ from podium.services.errors import TooMany
 RATE_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 # Kinds with a setting of their own (``rate_<kind>``); keyed by what each is counted per.
 KINDS = {
-    "signin": "address",        # sign-in attempts (failures also feed the lockout)
+    "signin": "address",        # sign-in attempts (failures also feed the backoff)
     "signup": "address",
     "invite_check": "address",  # looking an invite code up
     "invite_create": "account",
@@ -75,6 +79,13 @@ class _Bucket:
     stamp: float
 
 
+@dataclass(slots=True)
+class _Backoff:
+    failures: int = 0
+    last: float = float("-inf")  # time of the last failure
+    until: float = 0.0  # no new try before
+
+
 class RateLimiter:
     def __init__(self, clock: Clock, settings: Settings, max_keys: int = 100_000) -> None:
         self.clock = clock
@@ -82,11 +93,14 @@ class RateLimiter:
         self.rates: dict[str, Rate] = {
             kind: Rate.parse(getattr(settings, f"rate_{kind}")) for kind in KINDS}
         self.lockout_seconds = settings.lockout_seconds
-        self.lockout_thresholds = {"username": settings.lockout_failures_per_username,
-                                   "address": settings.lockout_failures_per_address}
+        self.lockout_failures_per_address = settings.lockout_failures_per_address
+        self.backoff_free = settings.signin_backoff_free
+        self.backoff_base = settings.signin_backoff_base_seconds
+        self.backoff_max = settings.signin_backoff_max_seconds
         self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._locked: dict[tuple[str, str], float] = {}
+        self._backoffs: dict[tuple[str, str], _Backoff] = {}  # (address, username)
+        self._failures: dict[str, deque[float]] = {}  # address: failure times
+        self._locked: dict[str, float] = {}  # address: locked until
 
     async def close(self) -> None:
         return None
@@ -135,46 +149,77 @@ class RateLimiter:
         for item in list(self._buckets)[:max(0, overflow)]:
             del self._buckets[item]
 
-    # Sign-in lockout ------------------------------------------------------------------
+    # Sign-in throttling ---------------------------------------------------------------
 
-    async def check_lockout(self, **keys: str) -> None:
-        """Refuse while any of the keys (``username=…``, ``address=…``) is locked out. The
-        answer is the same whether or not the username exists."""
+    async def check_signin(self, address: str, username: str) -> None:
+        """Refuse while this address is locked out, or must still wait before trying this
+        username again. The answer is the same whether or not the username exists."""
         now = self.clock.now()
-        for scope, key in keys.items():
-            until = self._locked.get((scope, key))
-            if until is None:
-                continue
-            if until > now:
-                raise RateLimited("locked_out",
-                                  "Too many failed sign-ins: wait a while and try again.",
-                                  until - now)
-            del self._locked[(scope, key)]
+        if address:
+            until = self._locked.get(address)
+            if until is not None and until > now:
+                raise address_locked(until - now)
+            self._locked.pop(address, None)
+        backoff = self._backoffs.get((address, username))
+        if backoff is not None and backoff.until > now:
+            raise backing_off(backoff.until - now)
 
-    async def record_failure(self, **keys: str) -> None:
-        """Count a failed sign-in against each key; lock those that reach their threshold."""
+    async def record_signin_failure(self, address: str, username: str) -> None:
+        """Count a failed sign-in: against this (address, username), which then waits longer
+        before its next try, and against the address, which is locked out at its threshold."""
         now = self.clock.now()
-        for scope, key in keys.items():
-            if len(self._failures) >= self.max_keys:
-                self._forget_failures(now)
-            times = self._failures.setdefault((scope, key), deque())
-            times.append(now)
-            while times and times[0] <= now - self.lockout_seconds:
-                times.popleft()
-            if len(times) >= self.lockout_thresholds[scope]:
-                self._locked[(scope, key)] = now + self.lockout_seconds
-                times.clear()
+        if len(self._backoffs) >= self.max_keys:
+            self._forget_failures(now)
+        backoff = self._backoffs.setdefault((address, username), _Backoff())
+        if now - backoff.last > self.lockout_seconds:
+            backoff.failures = 0
+        backoff.failures += 1
+        backoff.last = now
+        backoff.until = now + self.backoff_delay(backoff.failures)
+        if not address:
+            return
+        times = self._failures.setdefault(address, deque())
+        times.append(now)
+        while times and times[0] <= now - self.lockout_seconds:
+            times.popleft()
+        if len(times) >= self.lockout_failures_per_address:
+            self._locked[address] = now + self.lockout_seconds
+            times.clear()
 
-    async def clear_failures(self, **keys: str) -> None:
-        for scope, key in keys.items():
-            self._failures.pop((scope, key), None)
+    async def clear_signin_failures(self, address: str, username: str) -> None:
+        """A good password: this (address, username) starts again from no failures."""
+        self._backoffs.pop((address, username), None)
+
+    def backoff_delay(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failure in a row: none for the first
+        ``signin_backoff_free``, then the base doubled each time, up to the maximum."""
+        over = failures - self.backoff_free
+        if over <= 0:
+            return 0.0
+        return float(min(self.backoff_max, self.backoff_base * 2.0 ** min(over - 1, 64)))
 
     def _forget_failures(self, now: float) -> None:
-        for item, times in list(self._failures.items()):
+        for item, backoff in list(self._backoffs.items()):
+            if backoff.until <= now and backoff.last <= now - self.lockout_seconds:
+                del self._backoffs[item]
+        for item in list(self._backoffs)[:max(0, len(self._backoffs) - self.max_keys // 2)]:
+            del self._backoffs[item]
+        for address, times in list(self._failures.items()):
             if not times or times[-1] <= now - self.lockout_seconds:
-                del self._failures[item]
-        for item in list(self._failures)[:max(0, len(self._failures) - self.max_keys // 2)]:
-            del self._failures[item]
-        for item, until in list(self._locked.items()):
+                del self._failures[address]
+        for address in list(self._failures)[:max(0, len(self._failures) - self.max_keys // 2)]:
+            del self._failures[address]
+        for address, until in list(self._locked.items()):
             if until <= now:
-                del self._locked[item]
+                del self._locked[address]
+
+
+def address_locked(retry_after: float) -> RateLimited:
+    return RateLimited("locked_out", "Too many failed sign-ins from your address: wait a while "
+                       "and try again.", retry_after)
+
+
+def backing_off(retry_after: float) -> RateLimited:
+    seconds = max(1, math.ceil(retry_after))
+    return RateLimited("signin_backoff", "Too many failed sign-ins for this username from your "
+                       f"address: wait {seconds} s before trying again.", retry_after)

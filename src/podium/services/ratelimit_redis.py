@@ -1,20 +1,23 @@
-"""The rate limits and sign-in lockout of ``services.ratelimit``, kept in Redis for several nodes.
+"""The rate limits and sign-in throttling of ``services.ratelimit``, kept in Redis for several
+nodes.
 
 Same rules, same settings, same errors: a token bucket per (kind, key) as a Redis hash updated by
-one script (so two nodes taking from one bucket at once cannot both spend its last token), and
-the lockout as a sorted set of failure times per (scope, key) plus a key that exists while the
-lockout lasts. Time comes from the service clock, as in memory, so tests can move it. Keys
+one script (so two nodes taking from one bucket at once cannot both spend its last token), the
+sign-in backoff as a hash per (address, username) updated by one script, and the address
+lockout as a sorted set of failure times per address plus a key that exists while it lasts.
+Time comes from the service clock, as in memory, so tests can move it. Keys
 expire once they would be back to their resting state, so Redis holds only active callers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
 
 from podium.clock import Clock
 from podium.config import Settings
-from podium.services.ratelimit import RateLimited, RateLimiter
+from podium.services.ratelimit import RateLimited, RateLimiter, address_locked, backing_off
 
 # KEYS = bucket; ARGV = capacity, refill per second, now, ttl ms. Returns {taken, tokens}.
 TAKE = """
@@ -41,6 +44,21 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
 end
 return 0
 """
+# KEYS = (address, username) backoff hash; ARGV = now, window s, free, base s, max s.
+BACKOFF = """
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local free, base, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local b = redis.call('HMGET', KEYS[1], 'n', 'last')
+local n, last = tonumber(b[1]) or 0, tonumber(b[2])
+if last == nil or now - last > window then n = 0 end
+n = n + 1
+local wait = 0
+if n > free then wait = math.min(cap, base * 2 ^ math.min(n - free - 1, 64)) end
+redis.call('HSET', KEYS[1], 'n', n, 'last', string.format('%.17g', now),
+           'until', string.format('%.17g', now + wait))
+redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(window, wait) * 1000) + 1000)
+return n
+"""
 
 
 class RedisRateLimiter(RateLimiter):
@@ -66,23 +84,31 @@ class RedisRateLimiter(RateLimiter):
             raise RateLimited("rate_limited", "Too many requests: slow down and try again soon.",
                               (1 - float(tokens)) / rate.per_second)
 
-    async def check_lockout(self, **keys: str) -> None:
+    def _pair(self, address: str, username: str) -> str:
+        # Hashed: addresses (IPv6) and names could otherwise run into each other.
+        pair = hashlib.sha256(f"{address}\0{username}".encode("utf-8", "surrogatepass"))
+        return f"{self.prefix}backoff:{pair.hexdigest()[:32]}"
+
+    async def check_signin(self, address: str, username: str) -> None:
         now = self.clock.now()
-        for scope, key in keys.items():
-            until = await self._redis.get(f"{self.prefix}locked:{scope}:{key}")
+        if address:
+            until = await self._redis.get(f"{self.prefix}locked:address:{address}")
             if until is not None and float(until) > now:
-                raise RateLimited("locked_out",
-                                  "Too many failed sign-ins: wait a while and try again.",
-                                  float(until) - now)
+                raise address_locked(float(until) - now)
+        until = await self._redis.hget(self._pair(address, username), "until")
+        if until is not None and float(until) > now:
+            raise backing_off(float(until) - now)
 
-    async def record_failure(self, **keys: str) -> None:
+    async def record_signin_failure(self, address: str, username: str) -> None:
         now = self.clock.now()
-        for scope, key in keys.items():
+        await self._redis.eval(BACKOFF, 1, self._pair(address, username), repr(now),
+                               self.lockout_seconds, self.backoff_free, self.backoff_base,
+                               self.backoff_max)
+        if address:
             await self._redis.eval(
-                FAIL, 2, f"{self.prefix}failures:{scope}:{key}",
-                f"{self.prefix}locked:{scope}:{key}", repr(now), self.lockout_seconds,
-                self.lockout_thresholds[scope], f"{now}:{secrets.token_hex(4)}")
+                FAIL, 2, f"{self.prefix}failures:address:{address}",
+                f"{self.prefix}locked:address:{address}", repr(now), self.lockout_seconds,
+                self.lockout_failures_per_address, f"{now}:{secrets.token_hex(4)}")
 
-    async def clear_failures(self, **keys: str) -> None:
-        for scope, key in keys.items():
-            await self._redis.delete(f"{self.prefix}failures:{scope}:{key}")
+    async def clear_signin_failures(self, address: str, username: str) -> None:
+        await self._redis.delete(self._pair(address, username))

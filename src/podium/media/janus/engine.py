@@ -43,6 +43,7 @@ from podium.media.engine import (
     SessionDescription,
 )
 from podium.media.janus.api import JanusError, JanusInstanceConfig, JanusSession, Json
+from podium.media.janus.orphans import remove_orphans
 from podium.media.offer import check_offer
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class _Bridge:
     janus_room: int
     control: int  # a Podium handle for room requests
     cascade_in: dict[int, tuple[int, int]] = field(default_factory=dict)  # src -> (handle, port)
+    cascade_ids: dict[int, int] = field(default_factory=dict)  # src -> participant id
     forwards: dict[int, int] = field(default_factory=dict)  # dst instance -> stream id
 
 
@@ -122,6 +124,14 @@ class JanusEngine:
         # loaded" counts everyone's (set by the app; see RedisRoomLog.loads).
         self.others_load: Callable[[], Any] | None = None
         self.report_load: Callable[[dict[int, int]], Any] | None = None
+        # Shared: the forwarders and cascade participants this node made are recorded, so that
+        # when it dies a survivor removes them (see clear_orphans; RedisRoomLog.own/reclaim).
+        self.own: Callable[[list[str]], Any] | None = None
+        self.disown: Callable[[list[str]], Any] | None = None
+        self.reclaim: Callable[[], Any] | None = None
+        # (instance, janus room, participant) kicked by clear_orphans: Janus lists them for a
+        # moment after, and they must not pass for a live cascade.
+        self._kicked: set[tuple[int, int, int]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -330,6 +340,10 @@ class JanusEngine:
         while True:
             await asyncio.sleep(HEAL_SECONDS)  # a periodic check, not synchronisation
             await self._share_load()  # also keeps our figures from expiring
+            try:
+                await self.clear_orphans()
+            except Exception as exc:  # noqa: BLE001 - Redis or an instance may be down
+                log.warning("janus: clearing a dead node's forwarders failed: %s", exc)
             for room_id in list(self._rooms):
                 if not self.healing:
                     break
@@ -337,6 +351,22 @@ class JanusEngine:
                     await self.heal(room_id)
                 except Exception as exc:  # noqa: BLE001 - an instance may be down; next time
                     log.warning("janus: healing room %s failed: %s", room_id, exc)
+
+    async def clear_orphans(self) -> int:
+        """Shared: remove what dead nodes made (nodes whose load figures expired): their RTP
+        forwarders, which Janus keeps until the room is destroyed, sending a stage to a port
+        nobody reads any more (or that a new cascade reuses), and their cascade participants,
+        which would otherwise stand in for a live cascade until Janus times the dead node's
+        session out. ``heal`` then rebuilds the cascades. Returns how many were removed."""
+        if self.reclaim is None:
+            return 0
+        return await remove_orphans(self._sessions, PLUGIN, await self.reclaim(), self._kicked)
+
+    async def _record(self, items: list[str], owned: bool = True) -> None:
+        record = self.own if owned else self.disown
+        if self.shared and record is not None and items:
+            with contextlib.suppress(Exception):  # without Redis: left for the room's end
+                await record(items)
 
     async def _find_bridges(self, room: _Room) -> None:
         janus_room = shared_room_id(room.room_id)
@@ -355,7 +385,9 @@ class JanusEngine:
         target = room.bridges[dst]
         reply = await self._sessions[dst].request(
             target.control, {"request": "listparticipants", "room": target.janus_room})
-        return any(p.get("display") == f"cascade-{src}" for p in reply.get("participants", []))
+        return any(p.get("display") == f"cascade-{src}"
+                   and (dst, target.janus_room, p.get("id")) not in self._kicked
+                   for p in reply.get("participants", []))
 
     async def _cascade(self, room: _Room, src: int, dst: int) -> None:
         """Forward the ``stage`` group of ``src``'s room into ``dst``'s room."""
@@ -374,8 +406,11 @@ class JanusEngine:
                 "rtp": {"payload_type": OPUS_PT},
             },
         )
-        port = int(event["plugindata"]["data"]["rtp"]["port"])
+        data = event["plugindata"]["data"]
+        port = int(data["rtp"]["port"])
         target.cascade_in[src] = (handle, port)
+        target.cascade_ids[src] = int(data["id"])
+        await self._record([f"p:{dst}:{target.janus_room}:{data['id']}"])
         reply = await self._sessions[src].request(
             source.control,
             {
@@ -389,6 +424,7 @@ class JanusEngine:
             },
         )
         source.forwards[dst] = int(reply["stream_id"])
+        await self._record([f"f:{src}:{source.janus_room}:{reply['stream_id']}"])
 
     async def _drop(self, room: _Room, member: _Member) -> None:
         if room.members.get(member.user_id) is member:
@@ -411,16 +447,11 @@ class JanusEngine:
         for other, other_bridge in room.bridges.items():
             stream = other_bridge.forwards.pop(index, None)
             if stream is not None:
-                with contextlib.suppress(JanusError):
-                    await self._sessions[other].request(
-                        other_bridge.control,
-                        {
-                            "request": "stop_rtp_forward",
-                            "room": other_bridge.janus_room,
-                            "stream_id": stream,
-                        },
-                    )
+                await self._stop_forward(other, other_bridge, stream)
             cascade = other_bridge.cascade_in.pop(index, None)
+            participant = other_bridge.cascade_ids.pop(index, None)
+            if participant is not None:
+                await self._record([f"p:{other}:{other_bridge.janus_room}:{participant}"], False)
             if cascade is not None:
                 await self._sessions[other].detach(cascade[0])
         session = self._sessions[index]
@@ -428,9 +459,23 @@ class JanusEngine:
             with contextlib.suppress(JanusError):  # shared: another node may have destroyed it
                 await session.request(bridge.control,
                                       {"request": "destroy", "room": bridge.janus_room})
+        for stream in bridge.forwards.values():
+            # Kept, the room going on (shared): they would feed cascades detached below.
+            await self._stop_forward(index, bridge, stream, request=not destroy)
+        await self._record([f"p:{index}:{bridge.janus_room}:{p}"
+                            for p in bridge.cascade_ids.values()], False)
         for handle, _ in bridge.cascade_in.values():
             await session.detach(handle)
         await session.detach(bridge.control)
+
+    async def _stop_forward(self, index: int, bridge: _Bridge, stream: int,
+                            request: bool = True) -> None:
+        await self._record([f"f:{index}:{bridge.janus_room}:{stream}"], False)
+        if request:
+            with contextlib.suppress(JanusError):
+                await self._sessions[index].request(bridge.control, {
+                    "request": "stop_rtp_forward", "room": bridge.janus_room,
+                    "stream_id": stream})
 
     async def _apply_mute(self, room: _Room, member: _Member) -> None:
         """Bring Janus to the current heard set. It is read again after each request: it may
@@ -502,3 +547,4 @@ class JanusEngine:
 
     def _spawn(self, awaitable: Any) -> None:
         tasks.spawn(self._aux, awaitable, "janus engine")
+

@@ -36,7 +36,7 @@ export function startNotifications(ctx) {
     if (!(n.room_id && ctx.roomState && ctx.roomState.room_id === n.room_id)) ctx.toast(n.text);
   });
   ctx.rt.addEventListener("hello", (e) => {
-    if (!e.detail.resumed || e.detail.moved) refreshUnread(); // moved: notifications not replayed
+    if (!e.detail.resumed || e.detail.moved) refreshUnread(); // moved: at most 100 replayed
   });
   refreshUnread();
 }

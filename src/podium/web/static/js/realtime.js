@@ -23,6 +23,8 @@ export class Realtime extends EventTarget {
     // can resume us from that room's history when the one we were on is gone.
     this.roomId = null;
     this.roomRev = 0;
+    // The newest notification id known: a node that resumes us elsewhere replays those after.
+    this.notes = 0;
   }
 
   url() {
@@ -31,6 +33,7 @@ export class Realtime extends EventTarget {
     if (this.session) {
       url += `?resume=${encodeURIComponent(this.session)}&last_seq=${this.lastSeq}`;
       if (this.roomId) url += `&room=${encodeURIComponent(this.roomId)}&rev=${this.roomRev}`;
+      url += `&notes=${this.notes}`;
     }
     return url;
   }
@@ -123,6 +126,7 @@ export class Realtime extends EventTarget {
       const sameSession = this.session === frame.session;
       this.session = frame.session;
       this.user = frame.user;
+      this.notes = Math.max(this.notes, Number(frame.notes) || 0);
       if (!frame.resumed) this.lastSeq = frame.seq;
       this.attempt = 0;
       this.connectedOnce = true;
@@ -160,7 +164,9 @@ export class Realtime extends EventTarget {
   }
 
   followRoom(frame) {
-    if (frame.type === "snapshot" && frame.room) {
+    if (frame.type === "notification" && frame.notification) {
+      this.notes = Math.max(this.notes, Number(frame.notification.id) || 0);
+    } else if (frame.type === "snapshot" && frame.room) {
       this.roomId = frame.room.room_id;
       this.roomRev = frame.room.rev;
     } else if (frame.type === "event" && frame.room_id === this.roomId && frame.rev > this.roomRev) {

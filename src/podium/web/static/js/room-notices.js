@@ -12,10 +12,12 @@ export function endedNotice(title) {
   return { el, focus: () => back.focus() };
 }
 
-export function bannedNotice() {
+export function bannedNotice(reason) {
+  // "blocked": a moderator of the room has blocked you (not a ban): the same as a refused join.
+  const blocked = reason === "blocked";
   const el = h("div", { class: "card notice" },
-    h("h1", null, "A moderator removed you from this room"),
-    h("p", { class: "muted" }, "You can't rejoin it for now."),
+    h("h1", null, blocked ? "You can't be in this room" : "A moderator removed you from this room"),
+    h("p", { class: "muted" }, blocked ? "You can't join this room." : "You can't rejoin it for now."),
     h("div", { class: "dialog-actions center" }, h("a", { href: "/", class: "btn btn-primary" }, "Back to the hallway")));
   return { el, focus: () => {} };
 }

@@ -86,7 +86,7 @@ export function roomSession(ctx, roomId, hooks) {
       applyEvent(room, event, ctx.me.id);
       room.rev = frame.rev;
       if (event.type === "member_left" && event.user_id === ctx.me.id) room.me = null;
-      if (event.type === "member_removed" && event.user_id === ctx.me.id) return hooks.removed();
+      if (event.type === "member_removed" && event.user_id === ctx.me.id) return hooks.removed(event.reason);
       if (event.type === "speaking") return hooks.speaking();
       if (event.type === "audience_changed") hooks.audienceChanged();
       hooks.changed(before);

@@ -34,7 +34,7 @@ export function roomView(ctx, roomId) {
     speaking: () => each("speaking", session.room),
     audienceChanged: () => each("audienceChanged"),
     blocked: () => each("blocked", session.room),
-    removed: () => showNotice(bannedNotice(), { leave: true }),
+    removed: (reason) => showNotice(bannedNotice(reason), { leave: true }),
     failed: (message) => showNotice(problemNotice(message), { leave: true, keepMedia: true }),
   });
   const head = roomHead(session);
