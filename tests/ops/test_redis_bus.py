@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from podium.realtime.bus import Message
+from podium.bus import Message
 from podium.realtime.redis_bus import RedisBus
 
 REDIS_URL = os.environ.get("PODIUM_TEST_REDIS_URL", "")

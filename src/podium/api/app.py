@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Query, WebSocket
@@ -23,11 +22,12 @@ from podium.api.errors import ERROR_RESPONSES, install_error_handlers
 from podium.api.proxy import ProxyHeaders
 from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
 from podium.api.security import install_security, same_origin
+from podium.api.state import Services
+from podium.bus import EventBus, InProcessBus, SplitBus
 from podium.clock import Clock, SystemClock
 from podium.collector import collector
 from podium.config import Settings
 from podium.media.engine import MediaEngine
-from podium.realtime.bus import EventBus, InProcessBus, SplitBus
 from podium.realtime.gateway import Gateway
 from podium.realtime.redis_bus import RedisBus
 from podium.services.accounts import Account, AccountService
@@ -43,22 +43,6 @@ WEB = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_BODY = 256 * 1024
 # Routes that take more (an avatar is at most 5 MB; the route checks that exactly).
 LARGE_BODIES = {"/api/v1/profile/avatar": (5 * 1024 * 1024 + 1024, "Avatars are at most 5 MB.")}
-
-
-@dataclass
-class Services:
-    settings: Settings
-    db: Database
-    bus: EventBus
-    media: MediaEngine
-    accounts: AccountService
-    rooms: RoomService
-    gateway: Gateway
-    limiter: RateLimiter
-    redis_bus: RedisBus | None = None  # several nodes (event_bus = "redis")
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    community: Community = field(init=False)  # the social layer (profiles, follows, events...)
-    moderation: ModerationService = field(init=False)  # bans, blocks, reports, audit log
 
 
 def build_services(settings: Settings, clock: Clock, media: MediaEngine | None = None,
@@ -154,6 +138,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
                                             services.rooms, services.community.social,
                                             services.gateway, services.limiter)
     services.gateway.notifications = services.community.notifications
+    services.gateway.moderation = services.moderation  # the remove_member command
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from podium.api.state import Services
 from podium.services.accounts import Account
 from podium.services.credentials import Credential
 from podium.services.errors import Forbidden, Unauthorized
-
-if TYPE_CHECKING:
-    from podium.api.app import Services
 
 SESSION_COOKIE = "podium_session"
 

@@ -20,7 +20,7 @@ import os
 import resource
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -28,12 +28,10 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from podium import __version__
+from podium.api.state import Services as ServicesLike
 from podium.collector import collector
 from podium.domain.roles import Role
 from podium.realtime.redis_roomlog import RedisRoomLog
-
-if TYPE_CHECKING:
-    from podium.api.app import Services as ServicesLike
 
 CHECK_TIMEOUT = 3.0
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from podium.domain import commands as c
+from podium.realtime.session import ClientSession
 from podium.services.accounts import Account
+from podium.services.moderation import ModerationService
+from podium.services.rooms import RoomService
 
-if TYPE_CHECKING:
-    from podium.realtime.gateway import Gateway
-    from podium.realtime.session import ClientSession
 
-Handler = Callable[["Gateway", "ClientSession", Account, dict[str, Any]], Awaitable[Any]]
+class Gateway(Protocol):
+    """What commands use of the gateway that runs them (``realtime.gateway.Gateway``, which
+    imports this module to dispatch): a protocol, so the two do not import each other."""
+
+    rooms: RoomService
+    moderation: ModerationService | None
+
+    def subscribe_room(self, session: ClientSession, room_id: str, after_rev: int = 0) -> None:
+        ...
+
+    def subscribe_hallway(self, session: ClientSession, account: Account) -> None: ...
+
+    def note_blocked_shown(self, session: ClientSession, user_ids: list[int]) -> None: ...
+
+
+Handler = Callable[[Gateway, ClientSession, Account, dict[str, Any]], Awaitable[Any]]
 
 
 class CommandError(Exception):

@@ -14,22 +14,20 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from podium.realtime.bus import EventBus, Message
+from podium.bus import EventBus, Message
 from podium.realtime.commands import CommandError, dispatch
 from podium.realtime.session import ClientSession, TokenBucket
 from podium.services.accounts import Account
 from podium.services.credentials import Credential, Ended, ends_any
 from podium.services.errors import ServiceError
+from podium.services.moderation import ModerationService
+from podium.services.notifications import NotificationService
 from podium.services.ratelimit import RateLimiter
 from podium.services.rooms import RoomService
-
-if TYPE_CHECKING:
-    from podium.services.moderation import ModerationService
-    from podium.services.notifications import NotificationService
 
 log = logging.getLogger(__name__)
 MAX_FRAME = 64 * 1024
@@ -58,7 +56,7 @@ class Gateway:
         self.rate, self.burst, self.flood_limit = rate, burst, flood_limit
         self.sessions: dict[str, ClientSession] = {}
         self._blocked_shown: dict[str, list[int]] = {}  # session id -> blocked_on_stage sent
-        self.moderation: ModerationService | None = None  # set when the services are wired
+        self.moderation: ModerationService | None = None  # set when the app is wired
         self.notifications: NotificationService | None = None  # likewise
 
     # Subscriptions ------------------------------------------------------------

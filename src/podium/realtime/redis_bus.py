@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from podium.realtime.bus import Handler, Message
+from podium.bus import Handler, Message
 
 if TYPE_CHECKING:  # redis is an optional dependency (pip install 'podium[redis]')
     import redis.asyncio as redis

@@ -29,14 +29,14 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
+from podium.bus import InProcessBus
 from podium.clock import Clock
 from podium.domain.codec import decode_command, encode_command, encode_state
 from podium.domain.commands import RoomError, RoomEvent
 from podium.domain.room import apply
-from podium.realtime.bus import InProcessBus
-from podium.realtime.roomlog import Entry, Replicas, publish_entry
 from podium.services.errors import ServiceError
-from podium.services.live import LiveRoom
+from podium.services.live import Entry, LiveRoom
+from podium.services.roomlog import Replicas, publish_entry
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from podium.realtime.bus import Message
+from podium.bus import Message
 from podium.services.credentials import Credential
 
 REPLAY_FRAMES = 5000  # frames kept for a client that reconnects

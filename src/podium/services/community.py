@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from podium.bus import EventBus
 from podium.clock import Clock
 from podium.config import Settings
-from podium.realtime.bus import EventBus
 from podium.services.accounts import AccountService
 from podium.services.calendar import CalendarService
 from podium.services.events import EventService

@@ -7,13 +7,24 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from podium.bus import Message
+from podium.domain import commands as c
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.state import RoomState
-from podium.realtime.roomlog import Entry
 from podium.services.credentials import Credential
 
 MAX_DELTA = 100  # audience names carried per batch; the count is always exact
 REPLAY_EVENTS = 5000  # room events kept for clients that resume (on any node)
+
+
+@dataclass
+class Entry:
+    """One change to a live room, made under its lock (``podium.services.roomlog``): the
+    command that changed the state (if any), when it was applied, the messages to publish."""
+
+    command: c.Command | None = None
+    now: float = 0.0
+    out: list[tuple[str, Message]] = field(default_factory=list)
 
 
 @dataclass

@@ -14,16 +14,16 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, or_, select
 
+from podium.bus import Message
 from podium.clock import Clock
 from podium.domain import commands as c
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.roles import Role, is_moderator, may_act_on
 from podium.domain.state import RoomState
-from podium.realtime.bus import Message
-from podium.realtime.gateway import Gateway
 from podium.services.accounts import Account, AccountService
 from podium.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from podium.services.live import LiveRoom
+from podium.services.ports import Connections
 from podium.services.ratelimit import RateLimiter
 from podium.services.reports import ReportService, at
 from podium.services.rooms import RoomService
@@ -63,7 +63,7 @@ class BlockSet:
 
 class ModerationService:
     def __init__(self, db: Database, clock: Clock, accounts: AccountService, rooms: RoomService,
-                 social: SocialService, gateway: Gateway, limiter: RateLimiter) -> None:
+                 social: SocialService, gateway: Connections, limiter: RateLimiter) -> None:
         self.db = db
         self.clock = clock
         self.accounts = accounts
@@ -88,7 +88,6 @@ class ModerationService:
         self.rooms.is_banned = self.is_banned
         self.rooms.command_hooks.append(self._audit_command)
         self.rooms.event_hooks.append(self._remove_blocked_by_new_moderators)
-        self.gateway.moderation = self
 
     # The audit log ---------------------------------------------------------------
 

@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, func, select, update
 
+from podium.bus import EventBus
 from podium.clock import Clock
 from podium.domain.roles import RoomStatus
-from podium.realtime.bus import EventBus
 from podium.services.errors import NotFound
 from podium.storage.db import Database
 from podium.storage.tables import Notification, Room, User

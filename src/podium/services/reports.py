@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import func, select
 
-from podium.services.accounts import Account
+from podium.services.accounts import Account, AccountService
 from podium.services.errors import Conflict, Invalid, NotFound
+from podium.services.ratelimit import RateLimiter
+from podium.services.rooms import RoomService
 from podium.services.text import TextError, clean_text
+from podium.storage.db import Database
 from podium.storage.tables import Report, Room, User
-
-if TYPE_CHECKING:
-    from podium.services.moderation import ModerationService
 
 CATEGORIES = ("spam", "harassment", "hate", "impersonation", "other")
 STATUSES = ("open", "resolved", "dismissed")
@@ -30,8 +30,24 @@ def at(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
+class Moderation(Protocol):
+    """What reports use of ``ModerationService`` (which owns this service): a protocol, so
+    the two modules do not import each other."""
+
+    db: Database
+    accounts: AccountService
+    rooms: RoomService
+    limiter: RateLimiter
+
+    def now(self) -> datetime: ...
+
+    async def audit(self, actor_id: int | None, action: str, target_id: int | None = None,
+                    room_id: str | None = None, report_id: int | None = None,
+                    detail: dict[str, object] | None = None) -> None: ...
+
+
 class ReportService:
-    def __init__(self, moderation: ModerationService) -> None:
+    def __init__(self, moderation: Moderation) -> None:
         self.m = moderation
 
     async def usernames(self, ids: set[int]) -> dict[int, str]:

@@ -2,7 +2,7 @@
 
 Live room state is held in memory (one writer per room at a time, under its lock); the database
 keeps the durable facts (the room, its end, who was let into a closed room). Each change ends as
-one entry of the room's log (``podium.realtime.roomlog``): published at once on a single node,
+one entry of the room's log (``podium.services.roomlog``): published at once on a single node,
 or appended to Redis and applied by every node's copy of the room when there are several. Events
 go out only after the database commit, each with the room's next revision number.
 """
@@ -21,6 +21,7 @@ from typing import Protocol
 
 from sqlalchemy import select, update
 
+from podium.bus import EventBus, Message
 from podium.clock import Clock
 from podium.config import Settings
 from podium.domain import commands as c
@@ -31,8 +32,6 @@ from podium.domain.room import apply, new_room
 from podium.domain.state import RoomState
 from podium.domain.views import audience, snapshot
 from podium.media.engine import MediaEngine, MediaEngineError, SessionDescription
-from podium.realtime.bus import EventBus, Message
-from podium.realtime.roomlog import Entry, LocalRoomLog, RoomLog
 from podium.services.accounts import Account
 from podium.services.credentials import Credential, Ended, ends_any
 from podium.services.errors import (
@@ -43,7 +42,8 @@ from podium.services.errors import (
     Unauthorized,
     from_room_error,
 )
-from podium.services.live import AudienceBatch, LiveRoom, RoomInfo
+from podium.services.live import AudienceBatch, Entry, LiveRoom, RoomInfo
+from podium.services.roomlog import LocalRoomLog, RoomLog
 from podium.storage.db import Database
 from podium.storage.tables import Room, RoomAccess, User
 

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from podium.bus import Message
 from podium.clock import Clock
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.roles import Role
 from podium.domain.state import RoomState
-from podium.realtime.bus import Message
 from podium.services.accounts import Account, AccountService
 from podium.services.errors import Forbidden, Invalid, NotFound
 from podium.services.live import LiveRoom

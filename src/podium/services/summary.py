@@ -19,7 +19,7 @@ from podium.clock import Clock
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.roles import Role
 from podium.domain.state import RoomState
-from podium.realtime.bus import EventBus
+from podium.bus import EventBus
 from podium.services.errors import Forbidden, NotFound
 from podium.services.live import LiveRoom
 from podium.services.rooms import RoomService

@@ -1,7 +1,9 @@
 """The event bus: services publish to topics, connections subscribe.
 
 Topics: ``room:<id>`` (room events), ``user:<id>`` (one member's own events), ``hallway``.
-The in-process bus delivers synchronously and in order; a Redis bus joins it for several nodes.
+The in-process bus delivers synchronously and in order; a Redis bus joins it for several nodes
+(``podium.realtime.redis_bus``). It sits below the services, which publish on it, and the
+gateway, which subscribes: neither needs the other for this.
 """
 
 from __future__ import annotations

@@ -4,29 +4,19 @@ Every change to a live room (a command, an audience batch, a ``speaking`` update
 refresh) is made under the room's lock and ends as one ``Entry``: the command that changed the
 state (if any), the time it was applied at, and the messages to publish, in order. One node
 publishes the entry at once (``LocalRoomLog``). Several nodes append it to the room's log in
-Redis (``podium.realtime.redis_roomlog``), and every node applies it to its copy of the room and
-publishes its messages to its own clients.
+Redis (``podium.realtime.redis_roomlog`` implements ``RoomLog``), and every node applies it to
+its copy of the room and publishes its messages to its own clients.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from podium.bus import EventBus, Message
 from podium.domain import commands as c
-from podium.realtime.bus import EventBus, Message
-
-if TYPE_CHECKING:
-    from podium.services.live import LiveRoom
-
-
-@dataclass
-class Entry:
-    command: c.Command | None = None
-    now: float = 0.0
-    out: list[tuple[str, Message]] = field(default_factory=list)
+from podium.services.live import Entry, LiveRoom
 
 
 class Replicas(Protocol):
