@@ -266,5 +266,7 @@ def _mount_web(app: FastAPI) -> None:
     @app.get("/events", include_in_schema=False)
     @app.get("/events/{event_id}", include_in_schema=False)
     @app.get("/admin", include_in_schema=False)
+    @app.get("/replays/{replay_id}", include_in_schema=False)
+    @app.get("/clips/{clip_id}", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -5,6 +5,7 @@ import { h, replace, icon, avatar, formatCount, plural } from "./dom.js";
 import { followControls, personRow, profileHref } from "./follow.js";
 import { eventCard } from "./events.js";
 import { safetyButtons } from "./moderation.js";
+import { recordingSections } from "./recordings.js";
 
 const BIO_MAX = 300;
 const AVATAR_MAX = 5 * 1024 * 1024;
@@ -67,7 +68,7 @@ export function profileView(ctx, username) {
       p.upcoming_events && p.upcoming_events.length
         ? h("div", { class: "event-list" }, p.upcoming_events.map((e) => eventCard(ctx, e)))
         : h("p", { class: "muted small" }, "Nothing planned."));
-    replace(body, card, hosting, events);
+    replace(body, card, hosting, events, ...recordingSections(ctx, p));
   }
 
   load();

@@ -87,6 +87,12 @@ export function applyEvent(room, event, me) {
     case "room_ended":
       room.status = "ended";
       break;
+    case "recording_changed":
+      room.recording = event.recording;
+      break;
+    case "captions_changed":
+      room.captions = event.captions ?? event.on;
+      break;
     default:
       break;
   }

@@ -7,6 +7,7 @@ import { closeButton } from "./hallway.js";
 import { openProfileCard } from "./profile.js";
 import { pingDialog } from "./ping.js";
 import { moderationActions, handPolicyControl, renderBlockedWarning, blockedWarningEl } from "./moderation.js";
+import { roomAddons } from "./room_addons.js";
 
 const ROLE_LABEL = { moderator: "Moderator", speaker: "Speaker", listener: "Listener" };
 const SNAPSHOT_WAIT_MS = 1500;
@@ -52,6 +53,7 @@ export function roomView(ctx, roomId) {
   const blockedEl = blockedWarningEl();
   const body = h("div", { class: "room-body" }, head, blockedEl, listenEl, stageEl, handsEl, audienceEl);
   const el = h("section", { class: "room-page" }, body, h("div", { class: "controls-bar" }, controls));
+  const addons = roomAddons(ctx, roomId, el); // recording, clips, captions (issue #12)
 
   // -- realtime ----------------------------------------------------------------------------
   function onFrame(e) {
@@ -151,6 +153,7 @@ export function roomView(ctx, roomId) {
   // -- media -------------------------------------------------------------------------------
   async function startMedia() {
     mediaStarted = true;
+    if (!(await addons.beforeAudio(room)) || destroyed) return; // a recorded room says so first
     if (room.me && room.me.role !== "listener") {
       try {
         await media.startMic();
@@ -541,6 +544,7 @@ export function roomView(ctx, roomId) {
       media.removeEventListener("state", onMediaState);
       media.removeEventListener("autoplay", onAutoplay);
       audience.destroy();
+      addons.destroy();
       if (invitePrompt) invitePrompt();
       ctx.roomState = null;
       if (!left) {
