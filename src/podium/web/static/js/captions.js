@@ -107,3 +107,14 @@ export function roomCaptions(ctx, roomId, page, tools) {
     destroy() { ctx.rt.removeEventListener("frame", onFrame); },
   };
 }
+
+/** Your consent to captions of what you say on stage (edit profile); null if not offered. */
+export function captionsConsent(p) {
+  if (typeof p.captions !== "boolean") return null; // the server doesn't do captions, or not your profile
+  const box = h("input", { type: "checkbox", id: "edit-captions", name: "captions", class: "switch", role: "switch",
+    checked: p.captions, "aria-describedby": "edit-captions-hint" });
+  return h("div", { class: "field" },
+    h("label", { class: "notify-toggle", for: "edit-captions" }, box, "Caption me when I speak"),
+    h("p", { id: "edit-captions-hint", class: "field-hint" },
+      "When a host turns on live captions, what you say on stage is transcribed on this server and kept with the room's replay."));
+}

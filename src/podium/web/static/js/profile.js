@@ -6,6 +6,7 @@ import { followControls, personRow, profileHref } from "./follow.js";
 import { eventCard } from "./events.js";
 import { safetyButtons } from "./moderation.js";
 import { recordingSections } from "./recordings.js";
+import { captionsConsent } from "./captions.js";
 
 const BIO_MAX = 300;
 const AVATAR_MAX = 5 * 1024 * 1024;
@@ -185,6 +186,7 @@ export function editProfile(ctx, p) {
       avatarError,
       h("div", { class: "field" }, h("label", { for: "edit-name" }, "Display name"), name),
       h("div", { class: "field" }, h("label", { for: "edit-bio" }, "Bio"), bio, counter),
+      captionsConsent(p),
       error,
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn btn-ghost", onclick: () => close(changed) }, "Cancel"),
@@ -193,6 +195,8 @@ export function editProfile(ctx, p) {
       e.preventDefault();
       const submit = form.querySelector("button[type=submit]");
       const body = { display_name: name.value.trim(), bio: bio.value };
+      const consent = form.querySelector("#edit-captions");
+      if (consent && consent.checked !== p.captions) body.captions = consent.checked;
       if (!body.display_name) {
         error.textContent = "Choose a display name.";
         error.hidden = false;
