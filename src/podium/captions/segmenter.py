@@ -27,7 +27,8 @@ Pcm = npt.NDArray[np.int16]
 
 def to_16k(frame: Pcm) -> Pcm:
     usable = frame[: frame.size - frame.size % 3]
-    return usable.reshape(-1, 3).mean(axis=1, dtype=np.float32).astype(np.int16)
+    out: Pcm = usable.reshape(-1, 3).mean(axis=1, dtype=np.float32).astype(np.int16)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

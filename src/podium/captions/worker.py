@@ -7,6 +7,7 @@ so when the machine is busy captions lag (or chunks are dropped upstream), audio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -15,14 +16,11 @@ from podium.captions.segmenter import Chunk
 
 
 def lower_priority() -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.nice(19)
-    except OSError:
-        pass
-    try:
+    # Not on Linux, or not permitted: nice 19 alone.
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):  # not Linux, or not permitted: nice 19 alone
-        pass
 
 
 def run(inbox: Any, outbox: Any, engine: str) -> None:
