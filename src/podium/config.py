@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     # (20 ms listener packets only) instead of a second encode: better audio, less CPU.
     media_passthrough: bool = True
 
+    # --- live captions (podium.captions, docs/captions.md) -----------------------------------
+    # Offline speech recognition for speakers who opted in, in rooms whose host turned
+    # captions on. False: no recogniser process is started and the room switch is refused.
+    captions_enabled: bool = True
+    # Recogniser processes (niced, one thread each); each takes ~0.13 of a core per speaker.
+    captions_workers: int = Field(default=1, ge=1, le=16)
+    # Speech chunks waiting for a recogniser; beyond this new chunks are dropped (counted):
+    # captions lag or pause when CPU is short, audio never waits.
+    captions_queue_chunks: int = Field(default=8, ge=1, le=1000)
+    # Longest chunk sent to the recogniser: captions appear about this long after speech.
+    captions_max_chunk_seconds: float = Field(default=4.0, ge=1.0, le=15.0)
+    # "auto": faster-whisper (tiny.en), pocketsphinx if it cannot load; or force one.
+    captions_engine: Literal["auto", "whisper", "pocketsphinx"] = "auto"
+
     # --- Janus media engine (podium.media.janus, docs/janus.md) ------------------------------
     # "embedded" = Podium's own aiortc engine; "janus" = AudioBridge rooms on Janus instances.
     media_engine: Literal["embedded", "janus"] = "embedded"

@@ -30,6 +30,7 @@ from podium.realtime.bus import EventBus, InProcessBus, SplitBus
 from podium.realtime.gateway import Gateway
 from podium.realtime.redis_bus import RedisBus
 from podium.services.accounts import Account, AccountService
+from podium.services.captions import CaptionService
 from podium.services.community import Community
 from podium.services.credentials import Credential
 from podium.services.moderation import ModerationService
@@ -58,6 +59,7 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     community: Community = field(init=False)  # the social layer (profiles, follows, events...)
     moderation: ModerationService = field(init=False)  # bans, blocks, reports, audit log
+    captions: CaptionService = field(init=False)  # live captions (docs/captions.md)
 
 
 def build_services(settings: Settings, clock: Clock, media: MediaEngine | None = None,
@@ -149,6 +151,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     services.moderation = ModerationService(services.db, clock, services.accounts,
                                             services.rooms, services.community.social,
                                             services.gateway, services.limiter)
+    services.captions = CaptionService(services.db, services.rooms, clock, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -176,6 +179,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
                 task.cancel()
             await asyncio.gather(*services.tasks, return_exceptions=True)
             await services.gateway.close()
+            await services.captions.close()
             await services.rooms.close()
             await services.media.close()
             if services.redis_bus is not None:

@@ -123,6 +123,14 @@ class SetHandPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class SetCaptions:
+    """The host turns live captions on or off for the room (speakers still opt in)."""
+
+    actor: int
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EndRoom:
     actor: int
     reason: str | None = None  # set by the service only (e.g. "host_suspended")
@@ -136,7 +144,7 @@ class Tick:
 Command = (
     Join | Leave | RaiseHand | LowerHand | InviteToSpeak | AcceptInvite | DeclineInvite
     | MoveToAudience | MakeModerator | Mute | SetMuted | StepDown | AllowUser | Ping | EndRoom
-    | RevokeModerator | RemoveMember | SetHandPolicy | Tick
+    | RevokeModerator | RemoveMember | SetHandPolicy | SetCaptions | Tick
 )
 
 
@@ -153,6 +161,7 @@ class EventType(StrEnum):
     ROOM_ENDED = "room_ended"
     MEMBER_REMOVED = "member_removed"
     HAND_POLICY_CHANGED = "hand_policy_changed"
+    CAPTIONS_CHANGED = "captions_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,6 +269,15 @@ def _hand_policy(state: RoomState, cmd: c.SetHandPolicy, now: float) -> Result:
     return state, events
 
 
+def _captions(state: RoomState, cmd: c.SetCaptions, now: float) -> Result:
+    if cmd.actor != state.host_id:
+        raise RoomError("forbidden", "Only the host can turn captions on or off.")
+    if cmd.on is state.captions:
+        return state, []
+    state = replace(state, captions=cmd.on)
+    return state, [_event(EventType.CAPTIONS_CHANGED, captions=cmd.on, by=cmd.actor)]
+
+
 def _end(state: RoomState, cmd: c.EndRoom, now: float) -> Result:
     if cmd.reason is not None:
         return _ended(state, now, cmd.reason)
@@ -328,6 +337,7 @@ _HANDLERS: dict[type, Callable[[RoomState, Any, float], Result]] = {
     c.RevokeModerator: _revoke_moderator,
     c.RemoveMember: _remove,
     c.SetHandPolicy: _hand_policy,
+    c.SetCaptions: _captions,
 }
 
 

@@ -33,6 +33,7 @@ from podium.collector import collector
 from podium.config import Settings
 from podium.media import ice, tasks
 from podium.media.engine import (
+    CaptionSink,
     EngineStats,
     LevelsCallback,
     MediaEngineError,
@@ -136,6 +137,7 @@ class EmbeddedEngine:
         self._aux: set[asyncio.Task[Any]] = set()
         self._on_levels: LevelsCallback | None = None
         self._on_peer_gone: PeerGoneCallback | None = None
+        self._captions: dict[str, tuple[CaptionSink, frozenset[int]]] = {}
 
     @property
     def pool(self) -> PeerPool:
@@ -164,6 +166,18 @@ class EmbeddedEngine:
     def set_callbacks(self, on_levels: LevelsCallback, on_peer_gone: PeerGoneCallback) -> None:
         self._on_levels = on_levels
         self._on_peer_gone = on_peer_gone
+
+    @property
+    def supports_captions(self) -> bool:
+        return True
+
+    def set_caption_sink(
+        self, room_id: str, sink: CaptionSink | None, user_ids: frozenset[int] = frozenset()
+    ) -> None:
+        if sink is None or not user_ids:
+            self._captions.pop(room_id, None)
+        else:
+            self._captions[room_id] = (sink, frozenset(user_ids))
 
     async def connect(
         self, room_id: str, user_id: int, offer: SessionDescription
@@ -213,6 +227,7 @@ class EmbeddedEngine:
 
     async def close_room(self, room_id: str) -> None:
         self._heard.pop(room_id, None)
+        self._captions.pop(room_id, None)
         room = self._rooms.get(room_id)
         if room is None:
             return
@@ -321,6 +336,22 @@ class EmbeddedEngine:
         room.forwarding = whole is not None
         self._pool.deliver(room.room_id, self._shared(room, pos, result.mix, minus, whole))
         self._report_levels(room, speakers, result.levels)
+        if frames:
+            self._tap_captions(room.room_id, frames, pos)
+
+    def _tap_captions(self, room_id: str, frames: dict[int, Samples], pos: int) -> None:
+        """After the listeners' packets went: the opted-in speakers' frames to the captioner,
+        whose sink only queues (it never waits on recognition)."""
+        tap = self._captions.get(room_id)
+        if tap is None:
+            return
+        sink, wanted = tap
+        for uid, frame in frames.items():
+            if uid in wanted:
+                try:
+                    sink(uid, frame, pos)
+                except Exception:
+                    log.exception("caption sink failed in room %s", room_id)
 
     def _shared(
         self, room: _Room, pos: int, mix: Samples, minus: dict[int, bytes], whole: bytes | None

@@ -33,6 +33,7 @@ from podium.media.engine import (
     EngineStats,
     LevelsCallback,
     MediaEngineError,
+    NoCaptions,
     PeerGoneCallback,
     SessionDescription,
 )
@@ -96,8 +97,10 @@ class _Room:
     tick: int = 0
 
 
-class LegacyEngine:
+class LegacyEngine(NoCaptions):
     """Implements ``podium.media.engine.MediaEngine`` with aiortc in this process."""
+
+    engine_name = "the legacy media engine"
 
     def __init__(self, settings: Settings) -> None:
         self._hosts = ice.validate_hosts(settings.ice_hosts)

@@ -446,6 +446,15 @@ class RoomService:
             live.summary_sent_at = now
             self._out(live, "hallway", {"type": "room_updated", "room": live.summary()})
 
+    async def broadcast(self, room_id: str, event: dict[str, object]) -> None:
+        """A transient event to everyone in a live room (a caption line): no state changes."""
+        live = self.rooms.get(room_id)
+        if live is None:
+            return
+        async with self._writing(live):
+            if live.room_id in self.rooms and live.state.live:
+                self._send(live, event)
+
     async def announce(self, live: LiveRoom) -> None:
         """List the room in every hallway again now (e.g. after who may see it changed)."""
         if live.room_id in self.rooms:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,6 +35,8 @@ class User(Base):
     invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     bio: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Consent to live captions of what this member says on stage (docs/captions.md).
+    captions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Invite(Base):

@@ -39,6 +39,7 @@ from podium.media.engine import (
     EngineStats,
     LevelsCallback,
     MediaEngineError,
+    NoCaptions,
     PeerGoneCallback,
     SessionDescription,
 )
@@ -94,8 +95,10 @@ class _Room:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class JanusEngine:
+class JanusEngine(NoCaptions):
     """Implements ``podium.media.engine.MediaEngine`` on Janus AudioBridge rooms."""
+
+    engine_name = "the Janus media engine"
 
     def __init__(self, settings: Settings) -> None:
         self._configs = [JanusInstanceConfig.parse(e) for e in settings.janus_instances]

@@ -1,0 +1,26 @@
+"""captions: members' consent to live captions
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-05 16:45:00
+
+Off for everyone until they turn it on in their profile (docs/captions.md).
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('users') as batch:
+        batch.add_column(sa.Column('captions', sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('users') as batch:
+        batch.drop_column('captions')
