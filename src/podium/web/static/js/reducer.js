@@ -94,9 +94,6 @@ export function applyEvent(room, event, me) {
     case "recording_changed":
       room.recording = event.recording;
       break;
-    case "captions_changed":
-      room.captions = event.captions ?? event.on;
-      break;
     default:
       break;
   }
