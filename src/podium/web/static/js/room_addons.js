@@ -12,7 +12,10 @@ export function roomAddons(ctx, roomId, page) {
   const recording = roomRecording(ctx, roomId, page, tools);
   const captions = roomCaptions(ctx, roomId, page, tools);
   // The row shows only when one of its controls does.
-  const fit = () => { tools.hidden = ![...tools.children].some((c) => !c.hidden && !c.classList.contains("offscreen")); };
+  const fit = () => {
+    const empty = ![...tools.children].some((c) => !c.hidden && !c.classList.contains("offscreen"));
+    if (tools.hidden !== empty) tools.hidden = empty; // only on change: setting it is itself a mutation
+  };
   const watch = new MutationObserver(fit);
   watch.observe(tools, { subtree: true, attributes: true, attributeFilter: ["hidden"], childList: true });
   fit();
