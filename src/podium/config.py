@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     rate_avatar: str = Field(default="10/600", pattern=RATE_PATTERN)  # uploads (decoding costs)
     rate_follow: str = Field(default="60/600", pattern=RATE_PATTERN)  # follows and unfollows
     rate_event_create: str = Field(default="10/3600", pattern=RATE_PATTERN)
+    rate_clip: str = Field(default="10/600", pattern=RATE_PATTERN)  # clips made (a file each)
     # This many failed sign-ins within lockout_seconds lock that username (existing or not) or
     # that address out for lockout_seconds.
     lockout_failures_per_username: int = Field(default=5, ge=1)
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
     # While exactly one speaker is heard, listeners get that speaker's own Opus packets
     # (20 ms listener packets only) instead of a second encode: better audio, less CPU.
     media_passthrough: bool = True
+
+    # --- recordings (podium.services.recordings, docs/replays.md) -----------------------------
+    # Where recordings and clips are written; empty = DATA_DIR/recordings.
+    recordings_dir: Path | None = None
+    # A recording stops (the room goes on, the host is told) when its file reaches this size.
+    recording_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=4096)
 
     # --- Janus media engine (podium.media.janus, docs/janus.md) ------------------------------
     # "embedded" = Podium's own aiortc engine; "janus" = AudioBridge rooms on Janus instances.
@@ -162,6 +169,10 @@ class Settings(BaseSettings):
                 raise ValueError("PODIUM_SECRET_KEY is required in production mode")
             self.secret_key = _development_secret(self.data_dir)
         return self
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def is_sqlite(self) -> bool:

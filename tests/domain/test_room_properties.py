@@ -35,6 +35,7 @@ from podium.domain.commands import (
     RoomError,
     RoomEvent,
     SetHandPolicy,
+    SetRecording,
     SetMuted,
     StepDown,
     Tick,
@@ -95,6 +96,7 @@ def any_command(kind: int, a: int, b: int, flag: bool) -> Command:
         lambda: RevokeModerator(actor, target),
         lambda: RemoveMember(actor, target),
         lambda: SetHandPolicy(actor, ("nobody", "everyone", "followed", "bad")[a % 4]),
+        lambda: SetRecording(actor, flag),
         lambda: Tick(),
     ]
     return makers[kind % len(makers)]()
@@ -136,6 +138,7 @@ def likely_command(state: RoomState, kind: int, a: int, b: int, flag: bool) -> C
         if state.members:
             makers.append(lambda: RemoveMember(mod, pick(sorted(state.members), b)))
         makers.append(lambda: SetHandPolicy(mod, ("nobody", "everyone", "followed")[b % 3]))
+        makers.append(lambda: SetRecording(state.host_id, not state.recording))
         if on_stage:
             makers.append(lambda: Mute(mod, pick(on_stage, b)))
             makers.append(lambda: MoveToAudience(mod, pick(on_stage, b)))

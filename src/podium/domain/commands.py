@@ -123,6 +123,15 @@ class SetHandPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class SetRecording:
+    """The host turns recording on or off (``reason`` set by the service only: "disk_full")."""
+
+    actor: int
+    on: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EndRoom:
     actor: int
     reason: str | None = None  # set by the service only (e.g. "host_suspended")
@@ -136,7 +145,7 @@ class Tick:
 Command = (
     Join | Leave | RaiseHand | LowerHand | InviteToSpeak | AcceptInvite | DeclineInvite
     | MoveToAudience | MakeModerator | Mute | SetMuted | StepDown | AllowUser | Ping | EndRoom
-    | RevokeModerator | RemoveMember | SetHandPolicy | Tick
+    | RevokeModerator | RemoveMember | SetHandPolicy | SetRecording | Tick
 )
 
 
@@ -153,6 +162,7 @@ class EventType(StrEnum):
     ROOM_ENDED = "room_ended"
     MEMBER_REMOVED = "member_removed"
     HAND_POLICY_CHANGED = "hand_policy_changed"
+    RECORDING_CHANGED = "recording_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,9 @@ export function applyEvent(room, event, me) {
     case "hand_policy_changed":
       room.hand_policy = event.policy;
       break;
+    case "recording_changed":
+      room.recording = event.recording;
+      break;
     case "speaking":
       room.speaking = event.user_ids;
       break;
