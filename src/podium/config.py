@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     rate_avatar: str = Field(default="10/600", pattern=RATE_PATTERN)  # uploads (decoding costs)
     rate_follow: str = Field(default="60/600", pattern=RATE_PATTERN)  # follows and unfollows
     rate_event_create: str = Field(default="10/3600", pattern=RATE_PATTERN)
+    rate_clip: str = Field(default="10/600", pattern=RATE_PATTERN)  # clips made (a file each)
     # This many failed sign-ins within lockout_seconds lock that username (existing or not) or
     # that address out for lockout_seconds.
     lockout_failures_per_username: int = Field(default=5, ge=1)
@@ -114,6 +115,11 @@ class Settings(BaseSettings):
     captions_max_chunk_seconds: float = Field(default=4.0, ge=1.0, le=15.0)
     # "auto": faster-whisper (tiny.en), pocketsphinx if it cannot load; or force one.
     captions_engine: Literal["auto", "whisper", "pocketsphinx"] = "auto"
+    # --- recordings (podium.services.recordings, docs/replays.md) -----------------------------
+    # Where recordings and clips are written; empty = DATA_DIR/recordings.
+    recordings_dir: Path | None = None
+    # A recording stops (the room goes on, the host is told) when its file reaches this size.
+    recording_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=4096)
 
     # --- Janus media engine (podium.media.janus, docs/janus.md) ------------------------------
     # "embedded" = Podium's own aiortc engine; "janus" = AudioBridge rooms on Janus instances.
@@ -176,6 +182,10 @@ class Settings(BaseSettings):
                 raise ValueError("PODIUM_SECRET_KEY is required in production mode")
             self.secret_key = _development_secret(self.data_dir)
         return self
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def is_sqlite(self) -> bool:

@@ -110,6 +110,8 @@ def _update(snap: Snapshot, event: EventDict, viewer_id: int) -> None:
         snap["hand_policy"] = event["policy"]
     elif kind == "captions_changed":
         snap["captions"] = event["captions"]
+    elif kind == "recording_changed":
+        snap["recording"] = event["recording"]
     elif kind in ("member_left", "member_removed"):
         _remove(snap, user_id, event["role"])
         if snap["hands"] is not None:

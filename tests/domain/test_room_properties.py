@@ -36,6 +36,7 @@ from podium.domain.commands import (
     RoomEvent,
     SetCaptions,
     SetHandPolicy,
+    SetRecording,
     SetMuted,
     StepDown,
     Tick,
@@ -97,6 +98,7 @@ def any_command(kind: int, a: int, b: int, flag: bool) -> Command:
         lambda: RemoveMember(actor, target),
         lambda: SetHandPolicy(actor, ("nobody", "everyone", "followed", "bad")[a % 4]),
         lambda: SetCaptions(actor, flag),
+        lambda: SetRecording(actor, flag),
         lambda: Tick(),
     ]
     return makers[kind % len(makers)]()
@@ -139,6 +141,7 @@ def likely_command(state: RoomState, kind: int, a: int, b: int, flag: bool) -> C
             makers.append(lambda: RemoveMember(mod, pick(sorted(state.members), b)))
         makers.append(lambda: SetHandPolicy(mod, ("nobody", "everyone", "followed")[b % 3]))
         makers.append(lambda: SetCaptions(state.host_id, flag))
+        makers.append(lambda: SetRecording(state.host_id, not state.recording))
         if on_stage:
             makers.append(lambda: Mute(mod, pick(on_stage, b)))
             makers.append(lambda: MoveToAudience(mod, pick(on_stage, b)))

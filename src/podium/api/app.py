@@ -20,7 +20,16 @@ from podium import __version__
 from podium.api import ops
 from podium.api.deps import identify, podium
 from podium.api.errors import ERROR_RESPONSES, install_error_handlers
-from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
+from podium.api.routes import (
+    auth,
+    events,
+    members,
+    moderation,
+    notifications,
+    replays,
+    rooms,
+    social,
+)
 from podium.api.security import install_security, same_origin
 from podium.clock import Clock, SystemClock
 from podium.collector import collector
@@ -31,10 +40,13 @@ from podium.realtime.gateway import Gateway
 from podium.realtime.redis_bus import RedisBus
 from podium.services.accounts import Account, AccountService
 from podium.services.captions import CaptionService
+from podium.services.clips import ClipService
 from podium.services.community import Community
 from podium.services.credentials import Credential
 from podium.services.moderation import ModerationService
 from podium.services.ratelimit import RateLimiter
+from podium.services.recordings import RecordingService
+from podium.services.replays import ReplayService
 from podium.services.rooms import RoomService
 from podium.storage.db import Database
 
@@ -60,6 +72,9 @@ class Services:
     community: Community = field(init=False)  # the social layer (profiles, follows, events...)
     moderation: ModerationService = field(init=False)  # bans, blocks, reports, audit log
     captions: CaptionService = field(init=False)  # live captions (docs/captions.md)
+    recordings: RecordingService = field(init=False)  # recording live rooms
+    replays: ReplayService = field(init=False)  # replays: access, trims, files
+    clips: ClipService = field(init=False)
 
 
 def build_services(settings: Settings, clock: Clock, media: MediaEngine | None = None,
@@ -152,6 +167,10 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
                                             services.rooms, services.community.social,
                                             services.gateway, services.limiter)
     services.captions = CaptionService(services.db, services.rooms, clock, settings)
+    services.recordings = RecordingService(services.rooms, clock, settings,
+                                           services.community.notifications)
+    services.replays = ReplayService(services.recordings, services.community.social.graph)
+    services.clips = ClipService(services.replays)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -162,6 +181,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
         await services.rooms.start()
         await services.community.start()
         await services.moderation.start()
+        await services.recordings.start()
         watch = services.accounts.watch
         watch.listeners += [services.gateway.end_credentials, services.rooms.end_media]
         await watch.start()
@@ -180,6 +200,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
             await asyncio.gather(*services.tasks, return_exceptions=True)
             await services.gateway.close()
             await services.captions.close()
+            await services.recordings.close()
             await services.rooms.close()
             await services.media.close()
             if services.redis_bus is not None:
@@ -192,7 +213,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     app.state.podium = services
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-    for module in (auth, members, rooms, social, events, notifications, moderation):
+    for module in (auth, members, rooms, social, events, notifications, moderation, replays):
         api.include_router(module.router)
 
     @api.get("/health", tags=["meta"])

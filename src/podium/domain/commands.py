@@ -131,6 +131,15 @@ class SetCaptions:
 
 
 @dataclass(frozen=True, slots=True)
+class SetRecording:
+    """The host turns recording on or off (``reason`` set by the service only: "disk_full")."""
+
+    actor: int
+    on: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EndRoom:
     actor: int
     reason: str | None = None  # set by the service only (e.g. "host_suspended")
@@ -144,7 +153,7 @@ class Tick:
 Command = (
     Join | Leave | RaiseHand | LowerHand | InviteToSpeak | AcceptInvite | DeclineInvite
     | MoveToAudience | MakeModerator | Mute | SetMuted | StepDown | AllowUser | Ping | EndRoom
-    | RevokeModerator | RemoveMember | SetHandPolicy | SetCaptions | Tick
+    | RevokeModerator | RemoveMember | SetHandPolicy | SetCaptions | SetRecording | Tick
 )
 
 
@@ -162,6 +171,7 @@ class EventType(StrEnum):
     MEMBER_REMOVED = "member_removed"
     HAND_POLICY_CHANGED = "hand_policy_changed"
     CAPTIONS_CHANGED = "captions_changed"
+    RECORDING_CHANGED = "recording_changed"
 
 
 @dataclass(frozen=True, slots=True)

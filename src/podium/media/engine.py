@@ -19,6 +19,9 @@ PeerGoneCallback = Callable[[str, int], Awaitable[None] | None]
 CaptionSink = Callable[[int, Any, int], None]
 """Called with (user_id, 20 ms of decoded 48 kHz mono int16 audio, position on the room's
 clock in samples) from the mixer's tick: it must return at once (``podium.captions``)."""
+RecordingSink = Callable[[int, bytes], None]
+"""Called on the audio clock with (position at 48 kHz on the room's clock, Opus packet) for
+every packet the room's listeners are sent (``b""``: lost on its way in). Must not block."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,13 @@ class MediaEngine(Protocol):
 
     async def close_room(self, room_id: str) -> None:
         """Close every peer in the room and free its mixer."""
+
+    async def start_recording(self, room_id: str, sink: RecordingSink) -> None:
+        """Hand the room's listener packets to ``sink`` from now on (the same packets, no
+        second encode). Raises ``MediaEngineError`` if this engine cannot record."""
+
+    async def stop_recording(self, room_id: str) -> None:
+        """No more packets to the room's sink (if any)."""
 
     def set_callbacks(self, on_levels: LevelsCallback, on_peer_gone: PeerGoneCallback) -> None: ...
 

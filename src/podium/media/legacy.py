@@ -35,6 +35,7 @@ from podium.media.engine import (
     MediaEngineError,
     NoCaptions,
     PeerGoneCallback,
+    RecordingSink,
     SessionDescription,
 )
 from podium.media.mixer import (
@@ -128,6 +129,12 @@ class LegacyEngine(NoCaptions):
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+    async def start_recording(self, room_id: str, sink: RecordingSink) -> None:
+        raise MediaEngineError("The legacy engine (a benchmark baseline) does not record.")
+
+    async def stop_recording(self, room_id: str) -> None:
+        return None
 
     def set_callbacks(self, on_levels: LevelsCallback, on_peer_gone: PeerGoneCallback) -> None:
         self._on_levels = on_levels

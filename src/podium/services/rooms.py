@@ -133,7 +133,8 @@ class RoomService:
     # Creating and finding rooms ------------------------------------------------
 
     async def create(self, host: Account, title: str, description: str, kind: str,
-                     allowed: frozenset[int] = frozenset(), announce: bool = True) -> LiveRoom:
+                     allowed: frozenset[int] = frozenset(), announce: bool = True,
+                     recording: bool = False) -> LiveRoom:
         """Start a room. ``allowed`` are let in from the start (an event's co-hosts and the
         people who asked to be told); ``announce`` tells the host's followers."""
         title = " ".join(title.split())
@@ -159,7 +160,8 @@ class RoomService:
                                  created_at=_dt(now)) for u in sorted(allowed))
         info = RoomInfo(room_id, title, description, room_kind.value, host.id, now)
         live = LiveRoom(info, new_room(room_id, host.id, room_kind, now,
-                                       self.settings.empty_room_grace_seconds, allowed))
+                                       self.settings.empty_room_grace_seconds, allowed,
+                                       recording))
         self.rooms[room_id] = live
         await self.log.created(live)
         await self.announce(live)

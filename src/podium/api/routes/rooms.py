@@ -36,7 +36,11 @@ async def hallway(account: CurrentAccount, request: Request,
 async def create_room(body: RoomCreate, account: CurrentAccount,
                       request: Request) -> dict[str, Any]:
     await check_rate(request, "room_create", account.id)
-    live = await podium(request).rooms.create(account, body.title, body.description, body.kind)
+    services = podium(request)
+    if body.record:
+        await services.recordings.check_engine()  # refused before the room is made
+    live = await services.rooms.create(account, body.title, body.description, body.kind,
+                                       recording=body.record)
     return live.summary()
 
 

@@ -41,6 +41,7 @@ from podium.media.engine import (
     MediaEngineError,
     NoCaptions,
     PeerGoneCallback,
+    RecordingSink,
     SessionDescription,
 )
 from podium.media.janus.api import JanusError, JanusInstanceConfig, JanusSession, Json
@@ -248,6 +249,14 @@ class JanusEngine(NoCaptions):
 
     async def close_room(self, room_id: str) -> None:
         await self._close(room_id, destroy=True)
+
+    async def start_recording(self, room_id: str, sink: RecordingSink) -> None:
+        # AudioBridge can record a room to .mjr/.wav itself, but not hand Podium the packets
+        # as they go out, which crash-safe Ogg files, clips and trims are built on.
+        raise MediaEngineError("Recording is not supported with the Janus media engine yet.")
+
+    async def stop_recording(self, room_id: str) -> None:
+        return None
 
     async def _close(self, room_id: str, destroy: bool) -> None:
         self._heard.pop(room_id, None)

@@ -85,14 +85,14 @@ export function applyEvent(room, event, me) {
       room.captions = event.captions;
       break;
     // "caption" events are transient lines of live captions, not snapshot state.
+    case "recording_changed":
+      room.recording = event.recording;
+      break;
     case "speaking":
       room.speaking = event.user_ids;
       break;
     case "room_ended":
       room.status = "ended";
-      break;
-    case "recording_changed":
-      room.recording = event.recording;
       break;
     default:
       break;

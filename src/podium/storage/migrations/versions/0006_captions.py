@@ -1,7 +1,7 @@
 """captions: members' consent to live captions
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-05 16:45:00
 
 Off for everyone until they turn it on in their profile (docs/captions.md).
@@ -9,8 +9,8 @@ Off for everyone until they turn it on in their profile (docs/captions.md).
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
