@@ -920,6 +920,7 @@ def test_snapshot_for_a_listener() -> None:
         "status": "live",
         "hand_policy": "everyone",
         "recording": False,
+        "captions": False,
         "stage": [public(state, HOST), public(state, 2)],
         "audience_count": 1,
         "audience": [public(state, 3)],
