@@ -82,7 +82,7 @@ export function roomCaptions(ctx, roomId, page, tools) {
     } else if (frame.type === "event" && frame.room_id === roomId && frame.event) {
       const event = frame.event;
       if (event.type === "caption") onCaption(event);
-      else if (event.type === "captions_changed") setOn(Boolean(event.captions ?? event.on));
+      else if (event.type === "captions_changed") setOn(Boolean(event.captions));
       else if (event.type === "room_ended") setOn(false);
     } else if (frame.type === "caption" && frame.room_id === roomId) {
       onCaption(frame);

@@ -1,10 +1,9 @@
 // A clip (/clips/{id}): a short cut of a room with its own audio file and page.
 
 import { api, get } from "./api.js";
-import { h, replace, icon, avatar, copyText, timeAgo } from "./dom.js";
-import { profileHref } from "./follow.js";
+import { h, replace, icon, copyText, timeAgo } from "./dom.js";
 import { formatTime, transport } from "./player.js";
-import { withDownload } from "./replay.js";
+import { withDownload, personLink, speakerChip, epochSeconds } from "./replay.js";
 
 export function clipView(ctx, clipId) {
   const body = h("div", { class: "clip-body" }, h("p", { class: "muted" }, "Loading…"));
@@ -38,9 +37,9 @@ export function clipView(ctx, clipId) {
       : null;
     const share = h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: copyLink }, icon("link"), "Copy link");
     const download = h("a", { class: "btn btn-ghost btn-sm", href: withDownload(clip.audio_url), download: "" }, icon("download"), "Download");
-    const remove = mayDelete(ctx, clip)
-      ? h("button", { type: "button", class: "btn btn-ghost btn-sm danger-text", onclick: () => del(remove) }, icon("trash"), "Delete clip")
-      : null;
+    const remove = h("button", { type: "button", class: "btn btn-ghost btn-sm danger-text", hidden: true, onclick: () => del(remove) },
+      icon("trash"), "Delete clip");
+    mayDelete(ctx, clip).then((yes) => { remove.hidden = !yes; });
 
     async function copyLink() {
       const url = `${location.origin}${clip.page_url || `/clips/${encodeURIComponent(clip.id)}`}`;
@@ -69,16 +68,16 @@ export function clipView(ctx, clipId) {
     replace(body, h("article", { class: "card clip-card", "aria-labelledby": "clip-title" },
       h("div", { class: "replay-kicker" },
         h("span", { class: "badge badge-open" }, icon("scissors"), "Clip"),
-        h("span", { class: "small muted" }, `${formatTime(clip.duration_ms ?? clip.end_ms - clip.start_ms)} · made ${timeAgo(clip.created_at)}`)),
+        h("span", { class: "small muted" }, `${formatTime(clip.duration_ms ?? clip.end_ms - clip.start_ms)} · made ${timeAgo(epochSeconds(clip.created_at))}`)),
       h("h1", { id: "clip-title", class: "replay-title", tabindex: "-1" }, title),
       audio, player.el,
       speakers.length
         ? h("div", { class: "clip-people" }, h("h2", { class: "small muted clip-label" }, "Speakers"),
           h("ul", { class: "speaker-chips", "aria-label": "Speakers" }, speakers.map((s) =>
-            h("li", null, h("a", { href: profileHref(s.username), class: "speaker-chip" }, avatar(s, "sm"), s.display_name)))))
+            h("li", null, speakerChip(s)))))
         : h("p", { class: "muted small" }, "Nobody spoke in this clip."),
       clip.creator
-        ? h("p", { class: "small muted" }, "Clipped by ", h("a", { href: profileHref(clip.creator.username) }, clip.creator.display_name),
+        ? h("p", { class: "small muted" }, "Clipped by ", personLink(clip.creator),
           ` at ${formatTime(clip.start_ms)} of the recording`)
         : null,
       h("div", { class: "player-foot" }, replayLink, share, download, remove)));
@@ -98,10 +97,19 @@ export function clipView(ctx, clipId) {
   };
 }
 
-/** Offer delete to those the server is likely to allow; it decides (a 403 hides the button). */
-function mayDelete(ctx, clip) {
-  if (typeof clip.can_delete === "boolean") return clip.can_delete;
+/**
+ * Offer delete to those the server allows (the clip's creator, anyone heard in it, the
+ * replay's host, admins). The server decides: a 403 hides the button.
+ */
+async function mayDelete(ctx, clip) {
   const me = ctx.me && ctx.me.id;
-  return Boolean(me && ((clip.creator && clip.creator.id === me)
-    || (clip.speakers || []).some((s) => (s.id ?? s.user_id) === me) || ctx.me.is_admin));
+  if (!me) return false;
+  if (ctx.me.is_admin || (clip.creator && clip.creator.id === me) || (clip.speakers || []).some((s) => s.id === me)) return true;
+  if (!clip.replay_id) return false;
+  try {
+    const replay = await get(`/replays/${encodeURIComponent(clip.replay_id)}`);
+    return Boolean(replay.host && replay.host.id === me);
+  } catch {
+    return false;
+  }
 }

@@ -38,7 +38,7 @@ export function roomRecording(ctx, roomId, page, tools) {
   let inRoom = false;
   let noticeClose = null;
 
-  function update(on, announce) {
+  function update(on, announce, reason) {
     const changed = on !== recording;
     recording = on;
     wasRecorded = wasRecorded || on;
@@ -49,7 +49,9 @@ export function roomRecording(ctx, roomId, page, tools) {
     clip.hidden = !on || !inRoom;
     if (changed && announce) {
       status.textContent = on ? "Recording started" : "Recording stopped";
-      if (!isHost) ctx.toast(on ? "The host started recording this room" : "Recording stopped");
+      // The server stops a recording itself when its disk fills up: the room goes on.
+      if (reason === "disk_full") ctx.toast("Recording stopped: the server ran out of space. The room goes on.", "error");
+      else if (!isHost) ctx.toast(on ? "The host started recording this room" : "Recording stopped");
     }
   }
 
@@ -62,7 +64,7 @@ export function roomRecording(ctx, roomId, page, tools) {
       if (frame.room.status === "ended") afterEnd();
     } else if (frame.type === "event" && frame.room_id === roomId && frame.event) {
       const event = frame.event;
-      if (event.type === "recording_changed") update(Boolean(event.recording), true);
+      if (event.type === "recording_changed") update(Boolean(event.recording), true, event.reason);
       else if (event.type === "room_ended") afterEnd();
     }
   }

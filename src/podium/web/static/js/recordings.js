@@ -44,12 +44,12 @@ function listOf(data, key) {
 
 export function replayRow(r, mine = false) {
   const length = Math.max(0, (r.duration_ms || 0) - (r.trim_start_ms || 0));
-  const when = r.started_at ? new Date(r.started_at * 1000).toLocaleDateString(undefined, { dateStyle: "medium" }) : "";
+  const when = r.started_at ? new Date(r.started_at).toLocaleDateString(undefined, { dateStyle: "medium" }) : "";
   return h("li", { class: "row", dataset: { replayId: r.id } },
     h("span", { class: "row-icon", "aria-hidden": "true" }, icon("replay")),
     h("div", { class: "row-main" },
       h("a", { href: `/replays/${encodeURIComponent(r.id)}`, class: "strong row-link" }, r.title),
-      h("span", { class: "small muted" }, [when, r.ended_at === null ? "recording now" : formatTime(length)].filter(Boolean).join(" · "))),
+      h("span", { class: "small muted" }, [when, r.recording || !r.ended_at ? "recording now" : formatTime(length)].filter(Boolean).join(" · "))),
     mine && r.access && r.access !== "members" ? h("span", { class: "badge badge-muted" }, icon("lock"), accessLabel(r.access)) : null);
 }
 

@@ -7,6 +7,7 @@ import { profileHref } from "./follow.js";
 import { parseVtt, cueAt } from "./vtt.js";
 import { formatTime, parseClock, transport, speakerTimeline, turns, nextTurnStart, previousTurnStart } from "./player.js";
 import { replayHostControls } from "./replay_host.js";
+import { recBadge } from "./recording.js";
 
 const CLIP_MAX_MS = 60_000;
 const USER_SCROLL_QUIET_MS = 5000; // after the reader scrolls the transcript, leave it alone this long
@@ -41,8 +42,11 @@ export function replayView(ctx, replayId) {
       const to = replay.duration_ms > 0 ? replay.duration_ms : fileMs;
       return { from: Math.min(replay.trim_start_ms || 0, to), to };
     };
-    const speakerTurns = turns(replay.timeline);
-    const player = transport(audio, { range, label: "Position in the replay" });
+    // Names as the accounts have them now (the timeline keeps what the room called them).
+    const names = new Map((replay.speakers || []).map((s) => [s.id, s.display_name]));
+    const speakerTurns = turns(replay.timeline).map((t) => ({ ...t, name: names.get(t.user_id) || t.name }));
+    // The server serves the audio from the trimmed start: the file's 0 is trim_start_ms.
+    const player = transport(audio, { offset: replay.trim_start_ms || 0, range, label: "Position in the replay" });
     const timeline = speakerTimeline(replay.timeline, replay.speakers, { range, onSeek: (ms) => player.seek(ms) });
     const nowSpeaking = h("p", { class: "now-speaking small", "aria-live": "polite" });
     const prev = h("button", { type: "button", class: "btn btn-ghost btn-sm", onclick: () => skip(-1) },
@@ -86,14 +90,14 @@ export function replayView(ctx, replayId) {
     const head = h("div", { class: "card replay-head" },
       h("div", { class: "replay-kicker" },
         h("span", { class: "badge badge-open" }, icon("replay"), "Replay"),
-        replay.ended_at ? null : h("span", { class: "badge rec-badge" }, "Recording now"),
+        replay.recording || !replay.ended_at ? recBadge() : null,
         h("span", { class: "small muted" }, whenText(replay))),
       h("h1", { class: "replay-title", tabindex: "-1" }, replay.title),
       h("p", { class: "small muted replay-host" }, "Hosted by ",
-        replay.host ? h("a", { href: profileHref(replay.host.username) }, replay.host.display_name) : "someone"),
+        personLink(replay.host)),
       replay.speakers && replay.speakers.length
         ? h("ul", { class: "speaker-chips", "aria-label": "Speakers" }, replay.speakers.map((s) =>
-          h("li", null, h("a", { href: profileHref(s.username), class: "speaker-chip" }, avatar(s, "sm"), s.display_name))))
+          h("li", null, speakerChip(s))))
         : null);
     const playerCard = h("section", { class: "card replay-player", "aria-label": "Player" },
       audio, player.el,
@@ -125,6 +129,23 @@ export function replayView(ctx, replayId) {
   };
 }
 
+/** A link to someone's profile (a deleted account has no username: just the name). */
+export function personLink(p) {
+  if (!p) return "someone";
+  return p.username ? h("a", { href: profileHref(p.username) }, p.display_name) : p.display_name;
+}
+
+export function speakerChip(p) {
+  const inner = [avatar(p, "sm"), p.display_name];
+  return p.username ? h("a", { href: profileHref(p.username), class: "speaker-chip" }, inner) : h("span", { class: "speaker-chip" }, inner);
+}
+
+/** An ISO 8601 time (as the replay API gives) in epoch seconds, as timeAgo() takes. */
+export function epochSeconds(iso) {
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? ms / 1000 : 0;
+}
+
 export function withDownload(url) {
   return `${url}${url.includes("?") ? "&" : "?"}download=1`;
 }
@@ -132,7 +153,7 @@ export function withDownload(url) {
 function whenText(replay) {
   const parts = [];
   if (replay.started_at) {
-    parts.push(new Date(replay.started_at * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }));
+    parts.push(new Date(replay.started_at).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }));
   }
   if (replay.duration_ms) parts.push(formatTime(replay.duration_ms - (replay.trim_start_ms || 0)));
   return parts.join(" · ");

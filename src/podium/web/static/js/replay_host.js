@@ -60,7 +60,7 @@ export function replayHostControls(ctx, replay, player, range, onChanged) {
   remove.addEventListener("click", async () => {
     const ok = await ctx.dialog("Delete this replay?", (close) => h("div", { class: "dialog-body" },
       h("h2", null, "Delete this replay?"),
-      h("p", { class: "muted" }, "The recording and its transcript are deleted for good."),
+      h("p", { class: "muted" }, "The recording, its transcript and every clip made from it are deleted for good."),
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn btn-ghost", onclick: () => close(false) }, "Cancel"),
         h("button", { type: "button", class: "btn btn-danger", onclick: () => close(true) }, "Delete replay"))), { className: "dialog-sm" });
