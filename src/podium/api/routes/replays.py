@@ -14,6 +14,9 @@ from podium.api.schemas import Ok, Strict
 
 router = APIRouter(tags=["replays"])
 ItemId = Path(min_length=1, max_length=16, pattern=r"^[a-f0-9]+$")
+# Its own object: FastAPI binds a shared Path() to the first parameter name it meets
+# (replay_id), and then every clip route asked for a replay_id (422).
+ClipId = Path(min_length=1, max_length=16, pattern=r"^[a-f0-9]+$")
 MS = 2**53
 Username = Path(min_length=1, max_length=30)
 
@@ -113,19 +116,19 @@ async def replay_clip(body: ClipBody, account: CurrentAccount, request: Request,
 
 @router.get("/clips/{clip_id}")
 async def get_clip(account: CurrentAccount, request: Request,
-                   clip_id: str = ItemId) -> dict[str, object]:
+                   clip_id: str = ClipId) -> dict[str, object]:
     return await podium(request).clips.view(account, clip_id)
 
 
 @router.get("/clips/{clip_id}/audio.ogg", response_class=FileResponse)
-async def clip_audio(account: CurrentAccount, request: Request, clip_id: str = ItemId,
+async def clip_audio(account: CurrentAccount, request: Request, clip_id: str = ClipId,
                      download: bool = Query(False)) -> FileResponse:
     path = await podium(request).clips.audio(account, clip_id)
     return _audio(path, f"clip-{clip_id}.ogg", download)
 
 
 @router.delete("/clips/{clip_id}", response_model=Ok)
-async def delete_clip(account: CurrentAccount, request: Request, clip_id: str = ItemId) -> Ok:
+async def delete_clip(account: CurrentAccount, request: Request, clip_id: str = ClipId) -> Ok:
     """Its creator, anyone heard in it, the replay's host, or an admin."""
     await podium(request).clips.delete(account, clip_id)
     return Ok()
