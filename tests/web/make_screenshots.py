@@ -120,14 +120,14 @@ async def shoot_replay(page: Any, out: Path, width: int, height: int, suffix: st
     await page.set_viewport_size({"width": width, "height": height})
     await page.goto(f"/replays/{replay_id}?t=26000")
     await page.locator(".cue.is-current").wait_for()
-    await page.wait_for_function("document.querySelector('audio').readyState >= 1")
+    await page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
     await page.evaluate("document.activeElement && document.activeElement.blur()")
     replay = out / f"replay-{width}{suffix}.png"
     await shoot_whole(page, replay, width)
     await page.set_viewport_size({"width": width, "height": height})
     await page.goto(f"/clips/{clip_id}")
     await page.locator(".clip-card .speaker-chip").first.wait_for()
-    await page.wait_for_function("document.querySelector('audio').readyState >= 1")
+    await page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
     clip = out / f"clip-{width}{suffix}.png"
     await shoot_whole(page, clip, width)
     return [replay, clip]

@@ -143,7 +143,7 @@ async def test_listener_skips_to_the_next_speaker_and_the_transcript_follows(
         await expect(page.get_by_role("heading", name="Two voices", level=1)).to_be_visible()
         await expect(page.locator(".cue")).to_have_count(len(cues))
         # Chromium loaded the recording's Ogg Opus (its metadata at least): the player is usable.
-        await page.wait_for_function("document.querySelector('audio').readyState >= 1")
+        await page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
         lanes = page.locator(".tl-lane")
         await expect(lanes).to_have_count(2)
         await expect(page.locator(".tl-seg")).to_have_count(len(replay["timeline"]))

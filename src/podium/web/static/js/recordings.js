@@ -19,14 +19,15 @@ export function recordingSections(ctx, p) {
 }
 
 function section(ctx, id, title, path, key, row, emptyText) {
-  const count = h("span", { class: "section-count" });
+  const count = h("span", { class: "section-count", hidden: true });
   const body = h("div", null, h("p", { class: "muted small" }, "Loading…"));
   const el = h("section", { class: "profile-section", "aria-labelledby": id },
     h("h2", { id, class: "section-title" }, title, count), body);
   get(`${path}?limit=${SHOWN}`).then((data) => {
     const items = listOf(data, key);
     const total = data && typeof data.total === "number" ? data.total : items.length;
-    count.textContent = items.length ? String(total) : "";
+    count.textContent = String(total);
+    count.hidden = !items.length;
     replace(body, items.length
       ? h("ul", { class: "card rows" }, items.map(row))
       : h("p", { class: "muted small" }, emptyText));
