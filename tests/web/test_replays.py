@@ -16,7 +16,7 @@ from podium.cli.bot import connect_audio
 from podium.media.analysis import tone_wav
 from podium.services.replays import replay_transcript_path
 from podium.storage.tables import Replay
-from tests.web.conftest import new_page, sign_in
+from tests.web.conftest import new_page, sign_in, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.media]
 TURN_MS = 1500  # how long each turn lasts in the recording
@@ -178,3 +178,66 @@ async def test_listener_skips_to_the_next_speaker_and_the_transcript_follows(
         assert await page.evaluate("document.querySelector('audio').playbackRate") == 2
         await expect(double).to_have_attribute("aria-pressed", "true")
         assert page.js_errors == []
+
+
+async def test_recorded_room_says_so_before_audio_then_clips_and_captions(
+        make_server: Any, launch: Any, tmp_path: Path) -> None:
+    async with make_server() as server:
+        ada = await server.user("ada")
+        await server.user("carol")
+        room = await ada.create_room("On the record", record=True)
+        ada_rt = await ada.connect()
+        await ada_rt.join(room["id"])
+        peer = await connect_audio(ada_rt)
+        tone = str(tmp_path / "ada.wav")
+        tone_wav(tone, 440, 2.0)
+        peer.play_file(tone)
+        try:
+            page = await new_page(await launch(), server)
+            await sign_in(page, "carol")
+            card = page.locator(f'.room-card[data-room-id="{room["id"]}"]')
+            await expect(card.locator(".rec-badge")).to_be_visible()
+            await card.click()
+            notice = page.get_by_role("dialog", name="This room is being recorded")
+            await expect(notice).to_be_visible()
+            await wait_state(page, role="listener")
+            # Told first: no audio connection while the notice is up.
+            assert await page.evaluate("window.podiumDebug.state().media") == "idle"
+            assert server.services.rooms.media.stats().peers == 1  # the host's only
+            await notice.get_by_role("button", name="Listen").click()
+            await wait_state(page, media="connected")
+            assert server.services.rooms.media.stats().peers == 2
+            await expect(page.locator(".room-head .rec-badge")).to_be_visible()
+
+            await page.get_by_role("button", name="Clip last 30 s").click()
+            link = page.locator(".clip-done a")
+            await expect(link).to_be_visible()
+            clip_id = (await link.get_attribute("href") or "").rsplit("/", 1)[-1]
+            clip = await ada.clip(clip_id)
+            assert clip["room_id"] == room["id"] and 0 < clip["duration_ms"] <= 30_000
+
+            # Captions: the host turns them on; a line arrives through the room's own channel.
+            await ada.request("POST", f"/rooms/{room['id']}/captions", json={"on": True})
+            panel = page.get_by_role("region", name="Live captions")
+            await expect(panel).to_be_visible()
+            line = {"type": "caption", "user_id": ada_rt.user["id"], "name": "Ada",
+                    "start_ms": 1000, "end_ms": 2500}
+            await server.services.rooms.broadcast(room["id"], {**line, "text": "hello thr",
+                                                               "final": False})
+            await expect(panel.locator(".caption-pending")).to_contain_text("hello thr")
+            await server.services.rooms.broadcast(room["id"], {**line, "text": "Hello there.",
+                                                               "final": True})
+            final = panel.get_by_role("log", name="Captions").locator(".caption")
+            await expect(final).to_have_count(1)
+            await expect(final.locator(".caption-who")).to_have_text("Ada")
+            await expect(final.locator(".caption-text")).to_have_text("Hello there.")
+            await expect(panel.locator(".caption-pending .caption")).to_have_count(0)
+
+            # The host stops recording: the badge and the clip button go for everyone.
+            await ada.set_recording(room["id"], False)
+            await expect(page.locator(".room-head .rec-badge")).to_be_hidden()
+            await expect(page.get_by_role("button", name="Clip last 30 s")).to_be_hidden()
+            assert page.js_errors == []
+        finally:
+            await peer.close()
+            await ada_rt.close()

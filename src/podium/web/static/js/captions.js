@@ -5,6 +5,7 @@
 import { post } from "./api.js";
 import { h, replace, icon } from "./dom.js";
 import { hueClass } from "./player.js";
+import { both } from "./recording.js";
 
 const KEEP_LINES = 4; // final lines kept on screen; the replay keeps them all
 const HIDE_KEY = "podium.hideCaptions";
@@ -34,9 +35,8 @@ export function roomCaptions(ctx, roomId, page, tools) {
     replace(hideButton, hidden ? "Show" : "Hide");
     hideButton.setAttribute("aria-label", hidden ? "Show captions" : "Hide captions");
     toggle.hidden = !isHost;
-    replace(toggle, icon("captions"), on ? "Captions off" : "Captions on");
+    replace(toggle, icon("captions"), on ? both("Stop captions", "Captions off") : both("Start captions", "Captions"));
     toggle.setAttribute("aria-label", on ? "Turn live captions off" : "Turn live captions on");
-    toggle.setAttribute("aria-pressed", String(on));
     if (on && !log.children.length && !interim.size) {
       replace(pending, h("span", { class: "muted small" }, "Captions appear here when someone on stage speaks."));
     }

@@ -6,6 +6,11 @@ import { h, replace, icon } from "./dom.js";
 
 const ACK_KEY = "podium.recordingSeen.";
 
+/** A label in full, or short on narrow screens (as the room's controls). */
+export function both(long, short) {
+  return [h("span", { class: "label-long" }, long), h("span", { class: "label-short" }, short)];
+}
+
 /** The badge shown in a recorded room's header and on its hallway card. */
 export function recBadge() {
   return h("span", { class: "rec-badge", title: "This room is being recorded" },
@@ -29,7 +34,7 @@ export function roomRecording(ctx, roomId, page, tools) {
   const status = h("span", { class: "sr-status offscreen", role: "status" });
   const toggle = h("button", { type: "button", class: "btn btn-ghost btn-sm rec-toggle", hidden: true, onclick: toggleRecording });
   const clip = h("button", { type: "button", class: "btn btn-secondary btn-sm clip-live", hidden: true, onclick: clipLast },
-    icon("scissors"), h("span", null, "Clip last 30 s"));
+    icon("scissors"), both("Clip last 30 s", "Clip 30 s"));
   const clipped = h("span", { class: "small clip-done", hidden: true });
   tools.append(toggle, clip, clipped, status);
   let recording = false;
@@ -44,8 +49,9 @@ export function roomRecording(ctx, roomId, page, tools) {
     wasRecorded = wasRecorded || on;
     badge.hidden = !on;
     toggle.hidden = !isHost || !inRoom;
-    replace(toggle, icon("record", on ? "rec-icon is-on" : "rec-icon"), on ? "Stop recording" : "Start recording");
-    toggle.setAttribute("aria-pressed", String(on));
+    replace(toggle, icon("record", on ? "rec-icon is-on" : "rec-icon"),
+      on ? both("Stop recording", "Stop rec") : both("Start recording", "Record"));
+    toggle.setAttribute("aria-label", on ? "Stop recording" : "Start recording");
     clip.hidden = !on || !inRoom;
     if (changed && announce) {
       status.textContent = on ? "Recording started" : "Recording stopped";
