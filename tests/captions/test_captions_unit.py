@@ -40,7 +40,8 @@ def test_vtt_cues_are_appended_escaped_and_read_back(tmp_path: Path) -> None:
     append_cue(path, 3_723_004, 3_725_000, "Bob", "second\nline")
     text = path.read_text()
     assert text.startswith("WEBVTT\n\n") and text.count("WEBVTT") == 1
-    assert "00:00:01.500 --> 00:00:04.250\n<v Ada &lt;Lovelace&gt; &amp; co>Hello --&gt; world" in text
+    assert ("00:00:01.500 --> 00:00:04.250\n"
+            "<v Ada &lt;Lovelace&gt; &amp; co>Hello --&gt; world") in text
     cues = read_cues(path)
     assert [(q.start_ms, q.end_ms, q.speaker, q.text) for q in cues] == [
         (1_500, 4_250, "Ada <Lovelace> & co", "Hello --> world"),
