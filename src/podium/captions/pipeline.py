@@ -48,7 +48,8 @@ class CaptionStats:
     processed: int = 0  # chunks the recognisers finished (with or without text)
     captions: int = 0
     audio_seconds: float = 0.0  # speech recognised
-    busy_seconds: float = 0.0  # recogniser time spent on it
+    busy_seconds: float = 0.0  # recogniser wall time spent on it (waits for CPU included)
+    cpu_seconds: float = 0.0  # recogniser CPU time spent on it
     respawns: int = 0
 
 
@@ -232,8 +233,9 @@ class Captioner:
             self.stats.processed += 1
             log.warning("captions: a chunk failed: %s", message[1])
         elif kind == "caption":
-            _, room_id, user_id, start_ms, end_ms, text, spent, queued_at = message
+            _, room_id, user_id, start_ms, end_ms, text, spent, queued_at, cpu = message
             self.stats.processed += 1
+            self.stats.cpu_seconds += cpu
             self.stats.audio_seconds += (end_ms - start_ms) / 1000
             self.stats.busy_seconds += spent
             if not text or room_id not in self._rooms:

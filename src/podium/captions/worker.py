@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import time
 from typing import Any
 
 from podium.captions.segmenter import Chunk
+
+PARENT_CHECK_SECONDS = 1.0
 
 
 def lower_priority() -> None:
@@ -24,7 +27,9 @@ def lower_priority() -> None:
 
 
 def run(inbox: Any, outbox: Any, engine: str) -> None:
-    """Process entry point. ``None`` in the inbox stops it."""
+    """Process entry point. ``None`` in the inbox stops it; so does the server's death (a
+    ``kill -9`` of the server must leave no recogniser behind)."""
+    parent = os.getppid()
     lower_priority()
     from podium.captions.recognizer import load
 
@@ -35,12 +40,17 @@ def run(inbox: Any, outbox: Any, engine: str) -> None:
         return
     outbox.put(("ready", recognizer.name))
     while True:
-        item = inbox.get()
+        try:
+            item = inbox.get(timeout=PARENT_CHECK_SECONDS)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return
+            continue
         if item is None:
             return
         room_id, chunk, queued_at = item
         assert isinstance(chunk, Chunk)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             text = recognizer.transcribe(chunk.pcm)
         except Exception as exc:  # noqa: BLE001 - one bad chunk must not stop captions
@@ -48,4 +58,5 @@ def run(inbox: Any, outbox: Any, engine: str) -> None:
             continue
         spent = time.perf_counter() - started
         outbox.put(("caption", room_id, chunk.user_id, chunk.start_ms,
-                    chunk.start_ms + chunk.duration_ms, text, spent, queued_at))
+                    chunk.start_ms + chunk.duration_ms, text, spent, queued_at,
+                    time.process_time() - cpu))
