@@ -18,26 +18,28 @@ from podium.captions.segmenter import Chunk
 PARENT_CHECK_SECONDS = 1.0
 
 
-def lower_priority() -> None:
+def lower_priority(idle: bool) -> None:
+    """nice 19; with ``idle``, ``SCHED_IDLE`` too (Linux; elsewhere nice 19 alone)."""
     with contextlib.suppress(OSError):
-        os.nice(19)
-    # Not on Linux, or not permitted: nice 19 alone.
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        os.nice(19 - os.nice(0))
+    if idle:
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def run(inbox: Any, outbox: Any, engine: str) -> None:
     """Process entry point. ``None`` in the inbox stops it; so does the server's death (a
     ``kill -9`` of the server must leave no recogniser behind)."""
     parent = os.getppid()
-    lower_priority()
-    from podium.captions.recognizer import load
+    lower_priority(idle=False)  # loading (once, ~0.5 s of CPU) at nice 19: a busy machine
+    from podium.captions.recognizer import load  # would starve SCHED_IDLE for minutes
 
     try:
         recognizer = load(engine)
     except Exception as exc:  # noqa: BLE001 - reported to the server, which logs it
         outbox.put(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    lower_priority(idle=True)
     outbox.put(("ready", recognizer.name))
     while True:
         try:
