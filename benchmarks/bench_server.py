@@ -98,14 +98,16 @@ async def main(args: argparse.Namespace) -> None:
     await engine.start()
     await engine.set_heard(args.room, frozenset(range(1, args.speakers + 1)))
     captioner = None
-    if os.environ.get("PODIUM_BENCH_CAPTIONS") == "1":  # benchmarks/captions.py
+    captions = os.environ.get("PODIUM_BENCH_CAPTIONS", "0")  # benchmarks/captions.py
+    if captions in ("1", "tap"):
         import time
 
         from podium.captions.pipeline import Captioner
 
         captioner = Captioner(lambda caption: None)
-        captioner.start()
-        await captioner.ready()
+        if captions == "1":  # "tap": the engine side alone (no recogniser: chunks are dropped)
+            captioner.start()
+            await captioner.ready()
         engine.set_caption_sink(args.room, captioner.open_room(args.room, time.time()),
                                 frozenset(range(1, args.speakers + 1)))
     handler = SignallingServer(engine)
