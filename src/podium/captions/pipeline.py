@@ -45,9 +45,11 @@ class Caption:
 class CaptionStats:
     chunks: int = 0  # offered to the recognisers
     dropped: int = 0  # refused by a full queue
+    processed: int = 0  # chunks the recognisers finished (with or without text)
     captions: int = 0
     audio_seconds: float = 0.0  # speech recognised
-    busy_seconds: float = 0.0  # recogniser time spent on it
+    busy_seconds: float = 0.0  # recogniser wall time spent on it (waits for CPU included)
+    cpu_seconds: float = 0.0  # recogniser CPU time spent on it
     respawns: int = 0
 
 
@@ -77,12 +79,14 @@ class Captioner:
         self._ready: asyncio.Future[str] | None = None
         self.engine_name: str | None = None
         self.stats = CaptionStats()
+        self._changed: asyncio.Condition | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._ready = self._loop.create_future()
+        self._changed = asyncio.Condition()
         self._procs = [self._spawn() for _ in range(self._count)]
         self._reader = threading.Thread(target=self._read, name="podium-captions", daemon=True)
         self._reader.start()
@@ -92,6 +96,18 @@ class Captioner:
         assert self._ready is not None, "start() first"
         async with asyncio.timeout(timeout):
             return await asyncio.shield(self._ready)
+
+    def idle(self) -> bool:
+        """Every chunk cut so far was recognised (or dropped) and nobody's speech is pending."""
+        s = self.stats
+        pending = any(seg.speech_ms for r in self._rooms.values() for seg in r.segmenters.values())
+        return not pending and s.processed + s.dropped == s.chunks
+
+    async def wait(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Until ``condition()`` holds, checked whenever a recogniser reports (tests, benches)."""
+        assert self._changed is not None, "start() first"
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(condition)
 
     async def close(self) -> None:
         self._closing = True
@@ -191,6 +207,18 @@ class Captioner:
                 self._procs[i] = self._spawn()
 
     def _handle(self, message: tuple[Any, ...]) -> None:
+        try:
+            self._dispatch(message)
+        finally:
+            if self._changed is not None:
+                asyncio.ensure_future(self._notify())
+
+    async def _notify(self) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _dispatch(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "ready":
             self.engine_name = str(message[1])
@@ -202,9 +230,12 @@ class Captioner:
             if self._ready is not None and not self._ready.done():
                 self._ready.set_exception(RuntimeError(str(message[1])))
         elif kind == "error":
+            self.stats.processed += 1
             log.warning("captions: a chunk failed: %s", message[1])
         elif kind == "caption":
-            _, room_id, user_id, start_ms, end_ms, text, spent, queued_at = message
+            _, room_id, user_id, start_ms, end_ms, text, spent, queued_at, cpu = message
+            self.stats.processed += 1
+            self.stats.cpu_seconds += cpu
             self.stats.audio_seconds += (end_ms - start_ms) / 1000
             self.stats.busy_seconds += spent
             if not text or room_id not in self._rooms:

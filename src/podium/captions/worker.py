@@ -9,38 +9,50 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import time
 from typing import Any
 
 from podium.captions.segmenter import Chunk
 
+PARENT_CHECK_SECONDS = 1.0
 
-def lower_priority() -> None:
+
+def lower_priority(idle: bool) -> None:
+    """nice 19; with ``idle``, ``SCHED_IDLE`` too (Linux; elsewhere nice 19 alone)."""
     with contextlib.suppress(OSError):
-        os.nice(19)
-    # Not on Linux, or not permitted: nice 19 alone.
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        os.nice(19 - os.nice(0))
+    if idle:
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def run(inbox: Any, outbox: Any, engine: str) -> None:
-    """Process entry point. ``None`` in the inbox stops it."""
-    lower_priority()
-    from podium.captions.recognizer import load
+    """Process entry point. ``None`` in the inbox stops it; so does the server's death (a
+    ``kill -9`` of the server must leave no recogniser behind)."""
+    parent = os.getppid()
+    lower_priority(idle=False)  # loading (once, ~0.5 s of CPU) at nice 19: a busy machine
+    from podium.captions.recognizer import load  # would starve SCHED_IDLE for minutes
 
     try:
         recognizer = load(engine)
     except Exception as exc:  # noqa: BLE001 - reported to the server, which logs it
         outbox.put(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    lower_priority(idle=True)
     outbox.put(("ready", recognizer.name))
     while True:
-        item = inbox.get()
+        try:
+            item = inbox.get(timeout=PARENT_CHECK_SECONDS)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return
+            continue
         if item is None:
             return
         room_id, chunk, queued_at = item
         assert isinstance(chunk, Chunk)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             text = recognizer.transcribe(chunk.pcm)
         except Exception as exc:  # noqa: BLE001 - one bad chunk must not stop captions
@@ -48,4 +60,5 @@ def run(inbox: Any, outbox: Any, engine: str) -> None:
             continue
         spent = time.perf_counter() - started
         outbox.put(("caption", room_id, chunk.user_id, chunk.start_ms,
-                    chunk.start_ms + chunk.duration_ms, text, spent, queued_at))
+                    chunk.start_ms + chunk.duration_ms, text, spent, queued_at,
+                    time.process_time() - cpu))

@@ -131,6 +131,16 @@ class PodiumClient:
             await self.request("GET", path)  # raises PodiumError with the server's message
         return response.content
 
+    async def set_captions(self, room_id: str, on: bool) -> dict[str, Any]:
+        """The host: live captions on or off in the room."""
+        return await self.request("POST", f"/rooms/{room_id}/captions",  # type: ignore[no-any-return]
+                                  json={"on": on})
+
+    async def set_caption_consent(self, on: bool) -> dict[str, Any]:
+        """Whether what you say on stage may be captioned (your profile's ``captions``)."""
+        return await self.request("PATCH", "/profile",  # type: ignore[no-any-return]
+                                  json={"captions": on})
+
     async def hallway(self) -> list[dict[str, Any]]:
         return (await self.request("GET", "/rooms"))["rooms"]  # type: ignore[no-any-return]
 
