@@ -36,8 +36,8 @@ from podium.domain.commands import (
     RoomEvent,
     SetCaptions,
     SetHandPolicy,
-    SetRecording,
     SetMuted,
+    SetRecording,
     StepDown,
     Tick,
 )
