@@ -177,6 +177,12 @@ async def test_listener_skips_to_the_next_speaker_and_the_transcript_follows(
         await double.click()
         assert await page.evaluate("document.querySelector('audio').playbackRate") == 2
         await expect(double).to_have_attribute("aria-pressed", "true")
+
+        # The host's profile lists the replay.
+        await page.goto("/u/ada")
+        replays = page.get_by_role("region", name="Replays")
+        await expect(replays.get_by_role("link", name="Two voices")).to_have_attribute(
+            "href", f"/replays/{replay['id']}")
         assert page.js_errors == []
 
 
@@ -237,6 +243,19 @@ async def test_recorded_room_says_so_before_audio_then_clips_and_captions(
             await ada.set_recording(room["id"], False)
             await expect(page.locator(".room-head .rec-badge")).to_be_hidden()
             await expect(page.get_by_role("button", name="Clip last 30 s")).to_be_hidden()
+
+            # The clip's page: who is heard, the way back to the replay, delete for its creator.
+            await page.goto(f"/clips/{clip_id}")
+            await expect(page.get_by_role("list", name="Speakers")).to_contain_text("Ada")
+            back = page.get_by_role("link", name="Hear it in the replay")
+            await expect(back).to_have_attribute(
+                "href", f"/replays/{clip['replay_id']}?t={clip['start_ms']}")
+            await page.wait_for_function(
+                "() => document.querySelector('audio').readyState >= 1")
+            await page.get_by_role("button", name="Delete clip").click()
+            await page.get_by_role("dialog").get_by_role("button", name="Delete clip").click()
+            await expect(page.get_by_role("heading", name="Carol", level=1)).to_be_visible()
+            assert await ada.user_clips("carol") == []
             assert page.js_errors == []
         finally:
             await peer.close()
