@@ -178,6 +178,19 @@ async def test_listener_skips_to_the_next_speaker_and_the_transcript_follows(
         assert await page.evaluate("document.querySelector('audio').playbackRate") == 2
         await expect(double).to_have_attribute("aria-pressed", "true")
 
+        # "Make a clip" starts where the player is (to the second), and lands on the clip.
+        start = speakers[1]["start_ms"] // 1000 * 1000
+        await expect(page.get_by_label("Start", exact=True)).to_have_value(
+            f"{start // 60_000}:{start // 1000 % 60:02d}")
+        await page.get_by_label("Title (optional)").fill("Bob's turn")
+        await page.get_by_role("button", name="Make the clip").click()
+        await page.wait_for_url("**/clips/*")
+        clip = await (await server.user("dave")).clip(page.url.rsplit("/", 1)[1])
+        assert clip["title"] == "Bob's turn" and clip["start_ms"] == start
+        # The end: 30 s on, or the replay's end, as the form shows it (whole seconds).
+        assert clip["end_ms"] == min(start + 30_000, replay["duration_ms"] // 1000 * 1000)
+        assert "Bob" in [s["display_name"] for s in clip["speakers"]]
+
         # The host's profile lists the replay.
         await page.goto("/u/ada")
         replays = page.get_by_role("region", name="Replays")

@@ -105,7 +105,7 @@ export function replayView(ctx, replayId) {
       timeline.el,
       h("div", { class: "player-foot" }, download));
     const main = h("div", { class: "replay-main" }, head, playerCard, chapters.el,
-      clipMaker(ctx, replay, player, range), isHost ? replayHostControls(ctx, replay, player, range, (next) => render(next, player.now())) : null);
+      clipMaker(ctx, replay, player, range, audio), isHost ? replayHostControls(ctx, replay, player, range, (next) => render(next, player.now())) : null);
     replace(body, main, transcript.el);
     timeline.render();
     tick();
@@ -238,22 +238,26 @@ function chapterList(replay, range, onSeek) {
 }
 
 /** "Make a clip": a range of at most a minute, from the current position. */
-function clipMaker(ctx, replay, player, range) {
+function clipMaker(ctx, replay, player, range, audio) {
+  // Until the listener sets the times, they follow where the player goes: start here, 30 s on.
+  let touched = false;
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
   const start = h("input", { id: "clip-start", class: "input mono clock", inputmode: "numeric", value: "0:00", "aria-describedby": "clip-hint" });
   const end = h("input", { id: "clip-end", class: "input mono clock", inputmode: "numeric", value: "0:30", "aria-describedby": "clip-hint" });
   const title = h("input", { id: "clip-title", class: "input", maxlength: 100, placeholder: "What's in it?", autocomplete: "off" });
   const rel = (ms) => formatTime(ms - range().from);
   const setFromNow = (input, add = 0) => { input.value = rel(Math.min(player.now() + add, range().to)); };
+  for (const input of [start, end]) input.addEventListener("input", () => { touched = true; });
+  audio.addEventListener("seeked", () => { if (!touched) { setFromNow(start); setFromNow(end, 30_000); } });
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, icon("scissors"), "Make the clip");
   const form = h("form", { class: "clip-form", novalidate: true },
     h("div", { class: "field-row clip-times" },
       h("div", { class: "field" }, h("label", { for: "clip-start" }, "Start"),
         h("div", { class: "clock-row" }, start, h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Set the start to the current position",
-          onclick: () => { setFromNow(start); setFromNow(end, 30_000); } }, "Now"))),
+          onclick: () => { touched = true; setFromNow(start); setFromNow(end, 30_000); } }, "Now"))),
       h("div", { class: "field" }, h("label", { for: "clip-end" }, "End"),
         h("div", { class: "clock-row" }, end, h("button", { type: "button", class: "btn btn-ghost btn-sm", "aria-label": "Set the end to the current position",
-          onclick: () => setFromNow(end) }, "Now")))),
+          onclick: () => { touched = true; setFromNow(end); } }, "Now")))),
     h("p", { id: "clip-hint", class: "field-hint" }, "Times from the start of the replay, as m:ss. A clip is at most a minute long."),
     h("div", { class: "field" }, h("label", { for: "clip-title" }, "Title ", h("span", { class: "muted" }, "(optional)")), title),
     error, h("div", { class: "dialog-actions" }, submit));
