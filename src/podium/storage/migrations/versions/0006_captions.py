@@ -16,9 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('users') as batch:
-        batch.add_column(sa.Column('captions', sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+    # A plain ADD COLUMN: on SQLite a batch operation copies the table, and the copy loses the
+    # users_fts triggers of migration 0002 (search then stops seeing new and renamed people).
+    op.add_column('users', sa.Column('captions', sa.Boolean(), nullable=False,
+                                     server_default=sa.false()))
 
 
 def downgrade() -> None:
