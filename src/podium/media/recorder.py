@@ -199,7 +199,8 @@ class OggRecorder:
 
     def _append(self, packet: bytes) -> None:
         size = ogg.lacing_size(packet)
-        if self._batch and self._segments + size > ogg.MAX_SEGMENTS:
+        if self._batch and (self._segments + size > ogg.MAX_SEGMENTS
+                            or self._granule - self._page_start >= RATE * PAGE_SECONDS):
             self._flush_page()
         self._batch.append(packet)
         self._segments += size
@@ -211,7 +212,7 @@ class OggRecorder:
         data = ogg.page(self._batch, self._granule, self._serial, self._seq,
                         ogg.FLAG_EOS if eos else 0)
         self._seq += 1
-        self._batch, self._segments = [], 0
+        self._batch, self._segments, self._page_start = [], 0, self._granule
         self._write(data)
 
     def _write(self, data: bytes) -> None:
