@@ -140,7 +140,7 @@ def likely_command(state: RoomState, kind: int, a: int, b: int, flag: bool) -> C
         if state.members:
             makers.append(lambda: RemoveMember(mod, pick(sorted(state.members), b)))
         makers.append(lambda: SetHandPolicy(mod, ("nobody", "everyone", "followed")[b % 3]))
-        makers.append(lambda: SetCaptions(state.host_id, flag))
+        makers.append(lambda: SetCaptions(state.host_id, not state.captions))
         makers.append(lambda: SetRecording(state.host_id, not state.recording))
         if on_stage:
             makers.append(lambda: Mute(mod, pick(on_stage, b)))
