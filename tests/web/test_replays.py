@@ -257,6 +257,12 @@ async def test_recorded_room_says_so_before_audio_then_clips_and_captions(
             await expect(page.locator(".room-head .rec-badge")).to_be_hidden()
             await expect(page.get_by_role("button", name="Clip last 30 s")).to_be_hidden()
 
+            # The room ends: its notice offers the replay.
+            await ada_rt.send("end_room")
+            await expect(page.get_by_role("heading", name="This room has ended")).to_be_visible()
+            replay_link = page.get_by_role("link", name="Listen to the replay")
+            await expect(replay_link).to_have_attribute("href", f"/replays/{clip['replay_id']}")
+
             # The clip's page: who is heard, the way back to the replay, delete for its creator.
             await page.goto(f"/clips/{clip_id}")
             await expect(page.get_by_role("list", name="Speakers")).to_contain_text("Ada")
