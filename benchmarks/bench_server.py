@@ -97,6 +97,19 @@ async def main(args: argparse.Namespace) -> None:
     engine = load_engine(args.engine, settings)
     await engine.start()
     await engine.set_heard(args.room, frozenset(range(1, args.speakers + 1)))
+    captioner = None
+    captions = os.environ.get("PODIUM_BENCH_CAPTIONS", "0")  # benchmarks/captions.py
+    if captions in ("1", "tap"):
+        import time
+
+        from podium.captions.pipeline import Captioner
+
+        captioner = Captioner(lambda caption: None)
+        if captions == "1":  # "tap": the engine side alone (no recogniser: chunks are dropped)
+            captioner.start()
+            await captioner.ready()
+        engine.set_caption_sink(args.room, captioner.open_room(args.room, time.time()),
+                                frozenset(range(1, args.speakers + 1)))
     handler = SignallingServer(engine)
     if os.path.exists(args.socket):  # noqa: ASYNC240 (once, at startup)
         os.unlink(args.socket)
@@ -105,7 +118,8 @@ async def main(args: argparse.Namespace) -> None:
         from podium.media.fanout import COMPILED as compiled
     except ImportError:  # an older src/podium
         compiled = False
-    ready = {"event": "ready", "pid": os.getpid(), "engine": args.engine, "compiled": compiled}
+    ready = {"event": "ready", "pid": os.getpid(), "engine": args.engine, "compiled": compiled,
+             "recognisers": captioner.pids() if captioner is not None else []}
     print(json.dumps(ready), flush=True)
     async with server:
         stop = asyncio.Event()
@@ -117,6 +131,7 @@ async def main(args: argparse.Namespace) -> None:
     # processes (their own session) would otherwise close theirs gracefully for minutes, on
     # the server's core, while the next case is measured: kill them first.
     pids = getattr(getattr(engine, "pool", None), "pids", lambda: [])()
+    pids += captioner.pids() if captioner is not None else []
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -39,7 +39,9 @@ from podium.media.engine import (
     EngineStats,
     LevelsCallback,
     MediaEngineError,
+    NoCaptions,
     PeerGoneCallback,
+    RecordingSink,
     SessionDescription,
 )
 from podium.media.mixer import (
@@ -131,8 +133,10 @@ class _Room:
     tick: int = 0
 
 
-class LegacyEngine:
+class LegacyEngine(NoCaptions):
     """Implements ``podium.media.engine.MediaEngine`` with aiortc in this process."""
+
+    engine_name = "the legacy media engine"
 
     def __init__(self, settings: Settings) -> None:
         self._hosts = ice.validate_hosts(settings.ice_hosts)
@@ -160,6 +164,12 @@ class LegacyEngine:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+    async def start_recording(self, room_id: str, sink: RecordingSink) -> None:
+        raise MediaEngineError("The legacy engine (a benchmark baseline) does not record.")
+
+    async def stop_recording(self, room_id: str) -> None:
+        return None
 
     def set_callbacks(self, on_levels: LevelsCallback, on_peer_gone: PeerGoneCallback) -> None:
         self._on_levels = on_levels

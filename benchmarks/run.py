@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -305,7 +306,9 @@ def start_loadgens(case: Case, env: Env) -> list[Child]:
 # -- one measurement ------------------------------------------------------------------------
 
 
-def measure(case: Case, env: Env) -> dict[str, Any]:
+def measure(case: Case, env: Env,
+            server_cpu: Callable[[int], procstat.Cpu] = procstat.tree_cpu) -> dict[str, Any]:
+    """``server_cpu``: the server's CPU from its pid (captions.py leaves out the recognisers)."""
     print(f"--- {case.label}, N={case.n}", flush=True)
     server, feeder = start_target(case, env)
     loadgens: list[Child] = []
@@ -317,12 +320,12 @@ def measure(case: Case, env: Env) -> dict[str, Any]:
         time.sleep(env.warmup)
         for g in loadgens:
             g.send("mark")
-        cpu0, t0 = procstat.tree_cpu(server.pid), time.monotonic()
+        cpu0, t0 = server_cpu(server.pid), time.monotonic()
         marks0 = [g.event(30) for g in loadgens]
         time.sleep(max(0.0, env.window - (time.monotonic() - t0)))
         for g in loadgens:
             g.send("mark")
-        cpu1, t1 = procstat.tree_cpu(server.pid), time.monotonic()
+        cpu1, t1 = server_cpu(server.pid), time.monotonic()
         marks1 = [g.event(30) for g in loadgens]
         threads = sum(procstat.threads(p) for p in procstat.tree(server.pid))
     finally:

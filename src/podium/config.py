@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     rate_avatar: str = Field(default="10/600", pattern=RATE_PATTERN)  # uploads (decoding costs)
     rate_follow: str = Field(default="60/600", pattern=RATE_PATTERN)  # follows and unfollows
     rate_event_create: str = Field(default="10/3600", pattern=RATE_PATTERN)
+    rate_clip: str = Field(default="10/600", pattern=RATE_PATTERN)  # clips made (a file each)
     # Failed sign-ins per (address, username): past signin_backoff_free of them within
     # lockout_seconds, that address waits signin_backoff_base_seconds before trying that
     # username again, doubled with each further failure, at most signin_backoff_max_seconds.
@@ -109,6 +110,25 @@ class Settings(BaseSettings):
     # While exactly one speaker is heard, listeners get that speaker's own Opus packets
     # (20 ms listener packets only) instead of a second encode: better audio, less CPU.
     media_passthrough: bool = True
+
+    # --- live captions (podium.captions, docs/captions.md) -----------------------------------
+    # Offline speech recognition for speakers who opted in, in rooms whose host turned
+    # captions on. False: no recogniser process is started and the room switch is refused.
+    captions_enabled: bool = True
+    # Recogniser processes (niced, one thread each); each takes ~0.13 of a core per speaker.
+    captions_workers: int = Field(default=1, ge=1, le=16)
+    # Speech chunks waiting for a recogniser; beyond this new chunks are dropped (counted):
+    # captions lag or pause when CPU is short, audio never waits.
+    captions_queue_chunks: int = Field(default=8, ge=1, le=1000)
+    # Longest chunk sent to the recogniser: captions appear about this long after speech.
+    captions_max_chunk_seconds: float = Field(default=4.0, ge=1.0, le=15.0)
+    # "auto": faster-whisper (tiny.en), pocketsphinx if it cannot load; or force one.
+    captions_engine: Literal["auto", "whisper", "pocketsphinx"] = "auto"
+    # --- recordings (podium.services.recordings, docs/replays.md) -----------------------------
+    # Where recordings and clips are written; empty = DATA_DIR/recordings.
+    recordings_dir: Path | None = None
+    # A recording stops (the room goes on, the host is told) when its file reaches this size.
+    recording_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=4096)
 
     # --- Janus media engine (podium.media.janus, docs/janus.md) ------------------------------
     # "embedded" = Podium's own aiortc engine; "janus" = AudioBridge rooms on Janus instances.
@@ -172,6 +192,10 @@ class Settings(BaseSettings):
                 raise ValueError("PODIUM_SECRET_KEY is required in production mode")
             self.secret_key = _development_secret(self.data_dir)
         return self
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.recordings_dir or self.data_dir / "recordings"
 
     @property
     def is_sqlite(self) -> bool:

@@ -108,6 +108,10 @@ def _update(snap: Snapshot, event: EventDict, viewer_id: int) -> None:
                           "hand_raised": False, "invited": False}
     elif kind == "hand_policy_changed":
         snap["hand_policy"] = event["policy"]
+    elif kind == "captions_changed":
+        snap["captions"] = event["captions"]
+    elif kind == "recording_changed":
+        snap["recording"] = event["recording"]
     elif kind in ("member_left", "member_removed"):
         _remove(snap, user_id, event["role"])
         if snap["hands"] is not None:

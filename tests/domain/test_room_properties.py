@@ -34,8 +34,10 @@ from podium.domain.commands import (
     RevokeModerator,
     RoomError,
     RoomEvent,
+    SetCaptions,
     SetHandPolicy,
     SetMuted,
+    SetRecording,
     StepDown,
     Tick,
 )
@@ -95,6 +97,8 @@ def any_command(kind: int, a: int, b: int, flag: bool) -> Command:
         lambda: RevokeModerator(actor, target),
         lambda: RemoveMember(actor, target),
         lambda: SetHandPolicy(actor, ("nobody", "everyone", "followed", "bad")[a % 4]),
+        lambda: SetCaptions(actor, flag),
+        lambda: SetRecording(actor, flag),
         lambda: Tick(),
     ]
     return makers[kind % len(makers)]()
@@ -136,6 +140,8 @@ def likely_command(state: RoomState, kind: int, a: int, b: int, flag: bool) -> C
         if state.members:
             makers.append(lambda: RemoveMember(mod, pick(sorted(state.members), b)))
         makers.append(lambda: SetHandPolicy(mod, ("nobody", "everyone", "followed")[b % 3]))
+        makers.append(lambda: SetCaptions(state.host_id, not state.captions))
+        makers.append(lambda: SetRecording(state.host_id, not state.recording))
         if on_stage:
             makers.append(lambda: Mute(mod, pick(on_stage, b)))
             makers.append(lambda: MoveToAudience(mod, pick(on_stage, b)))

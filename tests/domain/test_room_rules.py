@@ -919,6 +919,8 @@ def test_snapshot_for_a_listener() -> None:
         "kind": "open",
         "status": "live",
         "hand_policy": "everyone",
+        "recording": False,
+        "captions": False,
         "stage": [public(state, HOST), public(state, 2)],
         "audience_count": 1,
         "audience": [public(state, 3)],

@@ -201,6 +201,10 @@ ROUTES: dict[tuple[str, str], Rule] = {
         "403", "403", "2xx", "2xx", "409", body=target("moderator")),
     ("PUT", f"{V}/rooms/{{room_id}}/hand-policy"): in_room(
         "403", "403", "2xx", "2xx", "409", body=lambda w: {"policy": "nobody"}),
+    # The host only (captions: docs/captions.md); nobody in the matrix consented, so no
+    # recogniser starts.
+    ("POST", f"{V}/rooms/{{room_id}}/captions"): in_room(
+        "403", "403", "403", "2xx", "403", body=lambda w: {"on": True}),
     ("GET", f"{V}/blocks"): signed_in(),
     ("POST", f"{V}/users/{{username}}/block"): signed_in(host="422"),  # not yourself
     ("DELETE", f"{V}/users/{{username}}/block"): signed_in(),

@@ -2,7 +2,8 @@
 
     unshare -n sh -c 'ip link set lo up && /tmp/venv/bin/python tests/web/make_screenshots.py'
 
-writes docs/screenshots/{hallway,room,profile,notifications}-{375,1280}[-dark].png.
+writes docs/screenshots/{hallway,room,profile,notifications,replay,clip}-{375,1280}[-dark].png.
+The live room is recorded (its REC badge shows in the hallway and the room).
 ``test_screenshots`` runs the same code into a temporary folder.
 """
 
@@ -22,6 +23,7 @@ if str(ROOT) not in sys.path:  # run as a script
 
 from podium.domain import commands as c  # noqa: E402
 from tests.web.conftest import BASE_ARGS, CHROMIUM, new_page, sign_in, tone_wav, wait_state  # noqa: E402
+from tests.web.replay_screens import finished_replay  # noqa: E402
 from tests.web.test_social import png  # noqa: E402
 
 SPEAKERS = [("maya", "Maya Okafor"), ("li", "Li Wei"), ("sam", "Sam Rivera"),
@@ -40,7 +42,8 @@ async def populate(server: Any) -> str:
     host = await accounts.create_user("ada", "Ada Lovelace", "password-ada")
     people = {u: await accounts.create_user(u, n, "password-" + u) for u, n in SPEAKERS}
     live = await rooms.create(host, "Building audio apps in Python",
-                              "WebRTC, Opus and a mixer in one process. Bring questions!", "open")
+                              "WebRTC, Opus and a mixer in one process. Bring questions!", "open",
+                              recording=True)
     await rooms.join(live.room_id, host, None)
     for i, (username, _) in enumerate(SPEAKERS):
         account = people[username]
@@ -111,9 +114,31 @@ async def shoot_whole(page: Any, path: Path, width: int) -> None:
     await page.screenshot(path=str(path))
 
 
+async def shoot_replay(page: Any, out: Path, width: int, height: int, suffix: str,
+                       replay_id: str, clip_id: str) -> list[Path]:
+    """The replay page at Li's turn (a transcript line highlighted), then the clip's page."""
+    await page.set_viewport_size({"width": width, "height": height})
+    await page.goto(f"/replays/{replay_id}?t=26000")
+    await page.locator(".cue.is-current").wait_for()
+    await page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    replay = out / f"replay-{width}{suffix}.png"
+    await shoot_whole(page, replay, width)
+    await page.set_viewport_size({"width": width, "height": height})
+    await page.goto(f"/clips/{clip_id}")
+    await page.locator(".clip-card .speaker-chip").first.wait_for()
+    await page.wait_for_function("() => document.querySelector('audio').readyState >= 1")
+    clip = out / f"clip-{width}{suffix}.png"
+    await shoot_whole(page, clip, width)
+    return [replay, clip]
+
+
 async def capture(server: Any, pw: Any, out: Path, tmp: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any browser
     room_id = await populate(server)
+    by_name = server.services.accounts.by_username
+    replay_id, clip_id = await finished_replay(
+        server, await by_name("ada"), {u: await by_name(u) for u in ("maya", "li", "sam")})
     wav = tone_wav(tmp / "screens-440.wav", 440)
     args = [*BASE_ARGS, f"--use-file-for-fake-audio-capture={wav}"]
     browser = await pw.chromium.launch(executable_path=CHROMIUM, args=args)
@@ -161,6 +186,8 @@ async def capture(server: Any, pw: Any, out: Path, tmp: Path) -> list[Path]:
                 path = out / f"notifications-{width}{suffix}.png"
                 await page.screenshot(path=str(path))
                 written.append(path)
+                await page.keyboard.press("Escape")
+                written += await shoot_replay(page, out, width, height, suffix, replay_id, clip_id)
                 await page.context.close()
     finally:
         await browser.close()

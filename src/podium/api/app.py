@@ -20,7 +20,16 @@ from podium.api import ops
 from podium.api.deps import identify, podium
 from podium.api.errors import ERROR_RESPONSES, install_error_handlers
 from podium.api.proxy import ProxyHeaders
-from podium.api.routes import auth, events, members, moderation, notifications, rooms, social
+from podium.api.routes import (
+    auth,
+    events,
+    members,
+    moderation,
+    notifications,
+    replays,
+    rooms,
+    social,
+)
 from podium.api.security import install_security, same_origin
 from podium.api.state import Services
 from podium.bus import EventBus, InProcessBus, SplitBus
@@ -31,10 +40,14 @@ from podium.media.engine import MediaEngine
 from podium.realtime.gateway import Gateway
 from podium.realtime.redis_bus import RedisBus
 from podium.services.accounts import Account, AccountService
+from podium.services.captions import CaptionService
+from podium.services.clips import ClipService
 from podium.services.community import Community
 from podium.services.credentials import Credential
 from podium.services.moderation import ModerationService
 from podium.services.ratelimit import RateLimiter
+from podium.services.recordings import RecordingService
+from podium.services.replays import ReplayService
 from podium.services.rooms import RoomService
 from podium.storage.db import Database
 
@@ -139,6 +152,11 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
                                             services.gateway, services.limiter)
     services.gateway.notifications = services.community.notifications
     services.gateway.moderation = services.moderation  # the remove_member command
+    services.captions = CaptionService(services.db, services.rooms, clock, settings)
+    services.recordings = RecordingService(services.rooms, clock, settings,
+                                           services.community.notifications)
+    services.replays = ReplayService(services.recordings, services.community.social.graph)
+    services.clips = ClipService(services.replays)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -149,6 +167,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
         await services.rooms.start()
         await services.community.start()
         await services.moderation.start()
+        await services.recordings.start()
         watch = services.accounts.watch
         watch.listeners += [services.gateway.end_credentials, services.rooms.end_media]
         await watch.start()
@@ -166,6 +185,8 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
                 task.cancel()
             await asyncio.gather(*services.tasks, return_exceptions=True)
             await services.gateway.close()
+            await services.captions.close()
+            await services.recordings.close()
             await services.rooms.close()
             await services.media.close()
             if services.redis_bus is not None:
@@ -178,7 +199,7 @@ def create_app(settings: Settings, clock: Clock | None = None, media: MediaEngin
     app.state.podium = services
     install_error_handlers(app)
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
-    for module in (auth, members, rooms, social, events, notifications, moderation):
+    for module in (auth, members, rooms, social, events, notifications, moderation, replays):
         api.include_router(module.router)
 
     @api.get("/health", tags=["meta"])
@@ -259,5 +280,7 @@ def _mount_web(app: FastAPI) -> None:
     @app.get("/events", include_in_schema=False)
     @app.get("/events/{event_id}", include_in_schema=False)
     @app.get("/admin", include_in_schema=False)
+    @app.get("/replays/{replay_id}", include_in_schema=False)
+    @app.get("/clips/{clip_id}", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(index, headers={"Cache-Control": "no-cache"})

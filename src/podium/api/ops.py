@@ -214,6 +214,16 @@ async def render_metrics(services: ServicesLike) -> str:
     out.family("podium_media_setups_waiting", "gauge",
                "Audio connections waiting their turn to be negotiated (a join storm).",
                services.rooms.setups_waiting)
+    captioner = services.captions.captioner  # started with the first captioned room
+    if captioner is not None:
+        cs = captioner.stats
+        out.family("podium_caption_chunks_total", "counter",
+                   "Speech chunks cut for the recognisers, by what became of them.",
+                   [({"outcome": "recognised"}, cs.processed),
+                    ({"outcome": "dropped"}, cs.dropped)])
+        out.family("podium_captions_total", "counter", "Captions sent to rooms.", cs.captions)
+        out.family("podium_caption_cpu_seconds_total", "counter",
+                   "Recogniser CPU time.", round(cs.cpu_seconds, 3))
     out.family("podium_gc_collections_total", "counter",
                "This process's scheduled garbage collections (podium.collector), by kind.",
                [({"kind": "minor"}, collector.minor), ({"kind": "major"}, collector.major)])

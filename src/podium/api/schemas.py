@@ -85,6 +85,7 @@ class RoomCreate(Strict):
     title: Annotated[str, AfterValidator(_title)] = Field(min_length=1, max_length=100)
     description: Annotated[str, AfterValidator(_description)] = Field("", max_length=500)
     kind: Literal["open", "social", "closed"] = "open"
+    record: bool = Field(default=False, strict=True, description="Record from the start.")
 
 
 class UserTarget(Strict):

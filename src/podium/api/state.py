@@ -15,9 +15,13 @@ from podium.media.engine import MediaEngine
 from podium.realtime.gateway import Gateway
 from podium.realtime.redis_bus import RedisBus
 from podium.services.accounts import AccountService
+from podium.services.captions import CaptionService
+from podium.services.clips import ClipService
 from podium.services.community import Community
 from podium.services.moderation import ModerationService
 from podium.services.ratelimit import RateLimiter
+from podium.services.recordings import RecordingService
+from podium.services.replays import ReplayService
 from podium.services.rooms import RoomService
 from podium.storage.db import Database
 
@@ -36,3 +40,7 @@ class Services:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     community: Community = field(init=False)  # the social layer (profiles, follows, events...)
     moderation: ModerationService = field(init=False)  # bans, blocks, reports, audit log
+    captions: CaptionService = field(init=False)  # live captions (docs/captions.md)
+    recordings: RecordingService = field(init=False)  # recording live rooms
+    replays: ReplayService = field(init=False)  # replays: access, trims, files
+    clips: ClipService = field(init=False)

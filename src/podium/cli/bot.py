@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from podium.client import PodiumClient, PodiumError, Realtime
@@ -137,6 +138,12 @@ async def speak(args: argparse.Namespace) -> None:
 
 
 async def listen(args: argparse.Namespace) -> None:
+    if args.replay:
+        await fetch_replay(args)
+        return
+    if not args.room or args.seconds is None:
+        print("error: --room and --seconds (or --replay)", file=sys.stderr)
+        sys.exit(2)
     stop = _stop_event()
     async with PodiumClient(args.server, args.token) as client:
         rt = await client.connect()
@@ -151,6 +158,14 @@ async def listen(args: argparse.Namespace) -> None:
             print(f"saved {args.out}", flush=True)
         finally:
             await _leave(rt, audio.peer if audio else None)
+
+
+async def fetch_replay(args: argparse.Namespace) -> None:
+    """``--replay ID --out file.ogg``: save a replay's audio (Ogg Opus, from its trimmed start)."""
+    async with PodiumClient(args.server, args.token) as client:
+        data = await client.replay_audio(args.replay)
+    await asyncio.to_thread(Path(args.out).write_bytes, data)
+    print(f"saved {args.out} ({len(data)} bytes)", flush=True)
 
 
 async def _leave(rt: Realtime, peer: Any) -> None:
@@ -193,7 +208,8 @@ def add_bot_commands(sub: Any) -> None:
     listen_cmd = bot.add_parser("listen", help="join a room as a listener and record it")
     listen_cmd.add_argument("--server", required=True)
     _token_argument(listen_cmd)
-    listen_cmd.add_argument("--room", required=True)
-    listen_cmd.add_argument("--seconds", type=float, required=True)
+    listen_cmd.add_argument("--room")
+    listen_cmd.add_argument("--seconds", type=float)
+    listen_cmd.add_argument("--replay", metavar="ID", help="save this replay's audio instead")
     listen_cmd.add_argument("--out", required=True)
     listen_cmd.set_defaults(func=lambda a: _main(listen(a)))

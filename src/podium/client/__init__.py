@@ -68,9 +68,78 @@ class PodiumClient:
                                   json={"username": username, "password": password})
 
     async def create_room(self, title: str, description: str = "",
-                          kind: str = "open") -> dict[str, Any]:
+                          kind: str = "open", record: bool = False) -> dict[str, Any]:
         return await self.request("POST", "/rooms",  # type: ignore[no-any-return]
-                                  json={"title": title, "description": description, "kind": kind})
+                                  json={"title": title, "description": description, "kind": kind,
+                                        "record": record})
+
+    # Recording, replays and clips (docs/replays.md) -------------------------------------
+
+    async def set_recording(self, room_id: str, on: bool) -> dict[str, Any]:
+        return await self.request("POST", f"/rooms/{room_id}/recording",  # type: ignore[no-any-return]
+                                  json={"on": on})
+
+    async def room_replay(self, room_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/rooms/{room_id}/replay")  # type: ignore[no-any-return]
+
+    async def replay(self, replay_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/replays/{replay_id}")  # type: ignore[no-any-return]
+
+    async def update_replay(self, replay_id: str, **fields: Any) -> dict[str, Any]:
+        """``trim_start_ms``, ``access`` ("members", "followers", "host"), ``title``."""
+        return await self.request("PATCH", f"/replays/{replay_id}",  # type: ignore[no-any-return]
+                                  json=fields)
+
+    async def delete_replay(self, replay_id: str) -> None:
+        await self.request("DELETE", f"/replays/{replay_id}")
+
+    async def user_replays(self, username: str) -> list[dict[str, Any]]:
+        return await self.request("GET", f"/users/{username}/replays")  # type: ignore[no-any-return]
+
+    async def user_clips(self, username: str) -> list[dict[str, Any]]:
+        return await self.request("GET", f"/users/{username}/clips")  # type: ignore[no-any-return]
+
+    async def replay_audio(self, replay_id: str) -> bytes:
+        """The replay as Ogg Opus bytes (from its trimmed start)."""
+        return await self._bytes(f"/replays/{replay_id}/audio.ogg")
+
+    async def clip_live(self, room_id: str, title: str | None = None) -> dict[str, Any]:
+        """The last 30 seconds of a recorded room you are in."""
+        return await self.request("POST", f"/rooms/{room_id}/clips",  # type: ignore[no-any-return]
+                                  json={"title": title} if title else {})
+
+    async def clip_replay(self, replay_id: str, start_ms: int, end_ms: int,
+                          title: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"start_ms": start_ms, "end_ms": end_ms}
+        if title:
+            body["title"] = title
+        return await self.request("POST", f"/replays/{replay_id}/clips",  # type: ignore[no-any-return]
+                                  json=body)
+
+    async def clip(self, clip_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/clips/{clip_id}")  # type: ignore[no-any-return]
+
+    async def clip_audio(self, clip_id: str) -> bytes:
+        return await self._bytes(f"/clips/{clip_id}/audio.ogg")
+
+    async def delete_clip(self, clip_id: str) -> None:
+        await self.request("DELETE", f"/clips/{clip_id}")
+
+    async def _bytes(self, path: str) -> bytes:
+        response = await self.http.get(path)
+        if response.status_code >= 400:
+            await self.request("GET", path)  # raises PodiumError with the server's message
+        return response.content
+
+    async def set_captions(self, room_id: str, on: bool) -> dict[str, Any]:
+        """The host: live captions on or off in the room."""
+        return await self.request("POST", f"/rooms/{room_id}/captions",  # type: ignore[no-any-return]
+                                  json={"on": on})
+
+    async def set_caption_consent(self, on: bool) -> dict[str, Any]:
+        """Whether what you say on stage may be captioned (your profile's ``captions``)."""
+        return await self.request("PATCH", "/profile",  # type: ignore[no-any-return]
+                                  json={"captions": on})
 
     async def hallway(self) -> list[dict[str, Any]]:
         return (await self.request("GET", "/rooms"))["rooms"]  # type: ignore[no-any-return]

@@ -41,6 +41,11 @@ def apply_event(room: Room, event: dict[str, Any], me: int) -> None:
         _drop_hand(room, user_id)
     elif kind == "hand_policy_changed":
         room["hand_policy"] = event["policy"]
+    elif kind == "captions_changed":
+        room["captions"] = event["captions"]
+    # "caption" events are transient (a line of live captions): not part of the snapshot.
+    elif kind == "recording_changed":
+        room["recording"] = event["recording"]
     elif kind == "audience_changed":
         left = set(event["left"])
         room["audience"] = [m for m in room["audience"] if m["user_id"] not in left]

@@ -18,7 +18,7 @@ COMMANDS: dict[str, type[Any]] = {
         c.Join, c.Leave, c.RaiseHand, c.LowerHand, c.InviteToSpeak, c.AcceptInvite,
         c.DeclineInvite, c.MoveToAudience, c.MakeModerator, c.Mute, c.SetMuted, c.StepDown,
         c.AllowUser, c.Ping, c.EndRoom, c.RevokeModerator, c.RemoveMember, c.SetHandPolicy,
-        c.Tick)
+        c.SetCaptions, c.SetRecording, c.Tick)
 }
 
 
@@ -61,7 +61,8 @@ def encode_state(state: RoomState) -> dict[str, Any]:
         "status": state.status.value, "allowed": sorted(state.allowed),
         "members": [_encode_member(m) for m in state.members.values()],
         "empty_stage_since": state.empty_stage_since, "ended_at": state.ended_at,
-        "hand_policy": state.hand_policy.value,
+        "hand_policy": state.hand_policy.value, "captions": state.captions,
+        "recording": state.recording,
     }
 
 
@@ -75,6 +76,8 @@ def decode_state(data: dict[str, Any]) -> RoomState:
             members={m.user_id: m for m in members},
             allowed=frozenset(int(u) for u in data["allowed"]),
             empty_stage_since=data["empty_stage_since"], ended_at=data["ended_at"],
-            hand_policy=HandPolicy(data["hand_policy"]))
+            hand_policy=HandPolicy(data["hand_policy"]),
+            captions=bool(data.get("captions", False)),  # absent in older checkpoints
+            recording=bool(data.get("recording", False)))
     except (KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"bad room state: {exc}") from None

@@ -125,6 +125,23 @@ class SetHandPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class SetCaptions:
+    """The host turns live captions on or off for the room (speakers still opt in)."""
+
+    actor: int
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetRecording:
+    """The host turns recording on or off (``reason`` set by the service only: "disk_full")."""
+
+    actor: int
+    on: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EndRoom:
     actor: int
     reason: str | None = None  # set by the service only (e.g. "host_suspended")
@@ -138,7 +155,7 @@ class Tick:
 Command = (
     Join | Leave | RaiseHand | LowerHand | InviteToSpeak | AcceptInvite | DeclineInvite
     | MoveToAudience | MakeModerator | Mute | SetMuted | StepDown | AllowUser | Ping | EndRoom
-    | RevokeModerator | RemoveMember | SetHandPolicy | Tick
+    | RevokeModerator | RemoveMember | SetHandPolicy | SetCaptions | SetRecording | Tick
 )
 
 
@@ -155,6 +172,8 @@ class EventType(StrEnum):
     ROOM_ENDED = "room_ended"
     MEMBER_REMOVED = "member_removed"
     HAND_POLICY_CHANGED = "hand_policy_changed"
+    CAPTIONS_CHANGED = "captions_changed"
+    RECORDING_CHANGED = "recording_changed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,6 +271,27 @@ def _hand_policy(state: RoomState, cmd: c.SetHandPolicy, now: float) -> Result:
     return state, events
 
 
+def _captions(state: RoomState, cmd: c.SetCaptions, now: float) -> Result:
+    if cmd.actor != state.host_id:
+        raise RoomError("forbidden", "Only the host can turn captions on or off.")
+    if cmd.on is state.captions:
+        return state, []
+    state = replace(state, captions=cmd.on)
+    return state, [_event(EventType.CAPTIONS_CHANGED, captions=cmd.on, by=cmd.actor)]
+
+
+def _recording(state: RoomState, cmd: c.SetRecording, now: float) -> Result:
+    if cmd.reason is None and cmd.actor != state.host_id:
+        raise RoomError("forbidden", "Only the host can turn recording on or off.")
+    if cmd.on == state.recording:
+        return state, []
+    data: dict[str, object] = {"recording": cmd.on, "by": cmd.actor}
+    if cmd.reason is not None:
+        data["reason"] = cmd.reason
+    return replace(state, recording=cmd.on), [_event(EventType.RECORDING_CHANGED, None, False,
+                                                     **data)]
+
+
 def _end(state: RoomState, cmd: c.EndRoom, now: float) -> Result:
     if cmd.reason is not None:
         return _ended(state, now, cmd.reason)
@@ -330,14 +351,17 @@ _HANDLERS: dict[type, Callable[[RoomState, Any, float], Result]] = {
     c.RevokeModerator: _revoke_moderator,
     c.RemoveMember: _remove,
     c.SetHandPolicy: _hand_policy,
+    c.SetCaptions: _captions,
+    c.SetRecording: _recording,
 }
 
 
 def new_room(room_id: str, host_id: int, kind: RoomKind, now: float,
-             grace_seconds: float, allowed: frozenset[int] = frozenset()) -> RoomState:
+             grace_seconds: float, allowed: frozenset[int] = frozenset(),
+             recording: bool = False) -> RoomState:
     """A live room with nobody in it yet; its stage counts as empty from ``now``."""
     return RoomState(room_id, host_id, kind, now, grace_seconds, allowed=allowed,
-                     empty_stage_since=now)
+                     empty_stage_since=now, recording=recording)
 
 
 def check_invariants(state: RoomState) -> None:

@@ -62,6 +62,8 @@ class RoomState:
     empty_stage_since: float | None = None
     ended_at: float | None = None
     hand_policy: HandPolicy = HandPolicy.EVERYONE
+    captions: bool = False  # the host turned live captions on (docs/captions.md)
+    recording: bool = False  # everyone in the room is told (consent); the host decides
     # What the properties below derive from ``members``, made on first use: each is a pass
     # over every member, and a room with thousands of listeners asks for them on every join.
     # The state never changes, so neither do they (``replace`` makes a new, empty cache).

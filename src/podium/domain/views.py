@@ -29,6 +29,8 @@ def snapshot(state: RoomState, viewer_id: int) -> dict[str, object]:
         "kind": state.kind.value,
         "status": state.status.value,
         "hand_policy": state.hand_policy.value,
+        "captions": state.captions,
+        "recording": state.recording,
         "stage": [m.public() for m in state.stage],
         "audience_count": state.audience_count,
         "audience": [m.public() for m in audience(state)],

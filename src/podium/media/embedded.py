@@ -33,10 +33,12 @@ from podium.collector import collector
 from podium.config import Settings
 from podium.media import ice, tasks
 from podium.media.engine import (
+    CaptionSink,
     EngineStats,
     LevelsCallback,
     MediaEngineError,
     PeerGoneCallback,
+    RecordingSink,
     SessionDescription,
 )
 from podium.media.host import PeerHost, RoomFrame
@@ -132,10 +134,13 @@ class EmbeddedEngine:
         self._state = EngineState.NEW
         self._rooms: dict[str, _Room] = {}
         self._heard: dict[str, frozenset[int]] = {}
+        # Room -> its recording's sink; kept while the room has no peers (no mixer) too.
+        self._recorders: dict[str, RecordingSink] = {}
         self._next_peer_id = 0
         self._aux: set[asyncio.Task[Any]] = set()
         self._on_levels: LevelsCallback | None = None
         self._on_peer_gone: PeerGoneCallback | None = None
+        self._captions: dict[str, tuple[CaptionSink, frozenset[int]]] = {}
 
     @property
     def pool(self) -> PeerPool:
@@ -164,6 +169,18 @@ class EmbeddedEngine:
     def set_callbacks(self, on_levels: LevelsCallback, on_peer_gone: PeerGoneCallback) -> None:
         self._on_levels = on_levels
         self._on_peer_gone = on_peer_gone
+
+    @property
+    def supports_captions(self) -> bool:
+        return True
+
+    def set_caption_sink(
+        self, room_id: str, sink: CaptionSink | None, user_ids: frozenset[int] = frozenset()
+    ) -> None:
+        if sink is None or not user_ids:
+            self._captions.pop(room_id, None)
+        else:
+            self._captions[room_id] = (sink, frozenset(user_ids))
 
     async def connect(
         self, room_id: str, user_id: int, offer: SessionDescription
@@ -211,8 +228,16 @@ class EmbeddedEngine:
             if member is not None:
                 member.reset_audio()
 
+    async def start_recording(self, room_id: str, sink: RecordingSink) -> None:
+        self._recorders[room_id] = sink
+
+    async def stop_recording(self, room_id: str) -> None:
+        self._recorders.pop(room_id, None)
+
     async def close_room(self, room_id: str) -> None:
         self._heard.pop(room_id, None)
+        self._captions.pop(room_id, None)
+        self._recorders.pop(room_id, None)
         room = self._rooms.get(room_id)
         if room is None:
             return
@@ -319,8 +344,27 @@ class EmbeddedEngine:
         if len(frames) != 1:
             whole = None
         room.forwarding = whole is not None
-        self._pool.deliver(room.room_id, self._shared(room, pos, result.mix, minus, whole))
+        out = self._shared(room, pos, result.mix, minus, whole)
+        self._pool.deliver(room.room_id, out)
+        if out.shared is not None and room.room_id in self._recorders:
+            self._record(room.room_id, out)
         self._report_levels(room, speakers, result.levels)
+        if frames:
+            self._tap_captions(room.room_id, frames, pos)
+
+    def _tap_captions(self, room_id: str, frames: dict[int, Samples], pos: int) -> None:
+        """After the listeners' packets went: the opted-in speakers' frames to the captioner,
+        whose sink only queues (it never waits on recognition)."""
+        tap = self._captions.get(room_id)
+        if tap is None:
+            return
+        sink, wanted = tap
+        for uid, frame in frames.items():
+            if uid in wanted:
+                try:
+                    sink(uid, frame, pos)
+                except Exception:
+                    log.exception("caption sink failed in room %s", room_id)
 
     def _shared(
         self, room: _Room, pos: int, mix: Samples, minus: dict[int, bytes], whole: bytes | None
@@ -356,6 +400,14 @@ class EmbeddedEngine:
         if uplink.whole is not None:
             return uplink.whole
         return b"" if uplink.rebuilt and room.forwarding else None
+
+    def _record(self, room_id: str, frame: RoomFrame) -> None:
+        """The packet listeners were just sent goes to the recording too (a queue put)."""
+        assert frame.shared is not None
+        try:
+            self._recorders[room_id](frame.shared_pos, frame.shared)
+        except Exception:  # a recording must never stop the room's audio
+            log.exception("recording sink failed in room %s", room_id)
 
     def _report_levels(self, room: _Room, speakers: frozenset[int], levels: Any) -> None:
         room.meter.add(levels)

@@ -136,4 +136,5 @@ class LiveRoom:
             "stage": [m.public() for m in self.state.stage],
             "listener_count": self.state.audience_count,
             "status": self.state.status.value,
+            "recording": self.state.recording,
         }

@@ -66,12 +66,16 @@ class ProfileService:
                             "display_name": inviter.display_name} if inviter else None),
             **self.social.relation(viewer.id, user.id),
             "is_me": viewer.id == user.id,
+            # Consent to captions: one's own setting, shown to oneself only.
+            **({"captions": user.captions} if viewer.id == user.id else {}),
             "hosting": hosting, "upcoming_events": upcoming["events"],
         }
 
     async def update(self, actor: Account, display_name: str | None,
-                     bio: str | None) -> dict[str, object]:
-        values: dict[str, str] = {}
+                     bio: str | None, captions: bool | None = None) -> dict[str, object]:
+        values: dict[str, str | bool] = {}
+        if captions is not None:
+            values["captions"] = captions
         if display_name is not None:
             values["display_name"] = clean_display_name(display_name)
         if bio is not None:

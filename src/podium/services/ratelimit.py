@@ -45,6 +45,7 @@ KINDS = {
     "avatar": "account",        # avatar uploads: each one is an image to decode
     "follow": "account",        # follows and unfollows
     "event_create": "account",
+    "clip": "account",          # clips cut (a file written each)
 }
 
 

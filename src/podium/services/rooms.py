@@ -144,7 +144,8 @@ class RoomService:
     # Creating and finding rooms ------------------------------------------------
 
     async def create(self, host: Account, title: str, description: str, kind: str,
-                     allowed: frozenset[int] = frozenset(), announce: bool = True) -> LiveRoom:
+                     allowed: frozenset[int] = frozenset(), announce: bool = True,
+                     recording: bool = False) -> LiveRoom:
         """Start a room. ``allowed`` are let in from the start (an event's co-hosts and the
         people who asked to be told); ``announce`` tells the host's followers."""
         title = " ".join(title.split())
@@ -170,7 +171,8 @@ class RoomService:
                                  created_at=_dt(now)) for u in sorted(allowed))
         info = RoomInfo(room_id, title, description, room_kind.value, host.id, now)
         live = LiveRoom(info, new_room(room_id, host.id, room_kind, now,
-                                       self.settings.empty_room_grace_seconds, allowed))
+                                       self.settings.empty_room_grace_seconds, allowed,
+                                       recording))
         self.rooms[room_id] = live
         await self.log.created(live)
         await self.announce(live)
@@ -456,6 +458,15 @@ class RoomService:
         if force or now - live.summary_sent_at >= HALLWAY_INTERVAL:
             live.summary_sent_at = now
             self._out(live, "hallway", {"type": "room_updated", "room": live.summary()})
+
+    async def broadcast(self, room_id: str, event: dict[str, object]) -> None:
+        """A transient event to everyone in a live room (a caption line): no state changes."""
+        live = self.rooms.get(room_id)
+        if live is None:
+            return
+        async with self._writing(live):
+            if live.room_id in self.rooms and live.state.live:
+                self._send(live, event)
 
     async def announce(self, live: LiveRoom) -> None:
         """List the room in every hallway again now (e.g. after who may see it changed)."""

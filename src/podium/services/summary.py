@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import update
 
+from podium.bus import EventBus
 from podium.clock import Clock
 from podium.domain.commands import EventType, RoomEvent
 from podium.domain.roles import Role
 from podium.domain.state import RoomState
-from podium.bus import EventBus
 from podium.services.errors import Forbidden, NotFound
 from podium.services.live import LiveRoom
 from podium.services.rooms import RoomService

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -34,6 +36,8 @@ class User(Base):
     invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     bio: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Consent to live captions of what this member says on stage (docs/captions.md).
+    captions: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Invite(Base):
@@ -276,4 +280,46 @@ class CredentialEvent(Base):
     # of the member: a new password) or "user" (everything: a suspension).
     kind: Mapped[str] = mapped_column(String(16))
     ref: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Replay(Base):
+    """A room's recording: one per room, its audio in ``file`` under the recordings directory.
+
+    ``timeline`` ([{user_id, name, start_ms, end_ms}]: who was heard when) and ``chapters``
+    ([{start_ms, title}]: stage changes) are written while recording, every few seconds."""
+
+    __tablename__ = "replays"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    room_id: Mapped[str] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"),
+                                         unique=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    duration_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    trim_start_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    access: Mapped[str] = mapped_column(String(16), default="members")
+    file: Mapped[str] = mapped_column(String(64))
+    transcript_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    timeline: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    chapters: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class Clip(Base):
+    __tablename__ = "clips"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    replay_id: Mapped[str] = mapped_column(ForeignKey("replays.id", ondelete="CASCADE"),
+                                           index=True)
+    room_id: Mapped[str] = mapped_column(String(16))
+    creator_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                            index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    speaker_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    file: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import Field
 
 from podium.api.deps import CurrentAccount, check_rate, credential_of, podium
-from podium.api.schemas import MuteBody, Ok, RoomCreate, RtcAnswer, RtcOffer, UserTarget
+from podium.api.schemas import (
+    MuteBody,
+    Ok,
+    RoomCreate,
+    RtcAnswer,
+    RtcOffer,
+    Strict,
+    UserTarget,
+)
 from podium.domain import commands as c
 
 router = APIRouter(prefix="/rooms", tags=["rooms"])
@@ -27,7 +36,11 @@ async def hallway(account: CurrentAccount, request: Request,
 async def create_room(body: RoomCreate, account: CurrentAccount,
                       request: Request) -> dict[str, Any]:
     await check_rate(request, "room_create", account.id)
-    live = await podium(request).rooms.create(account, body.title, body.description, body.kind)
+    services = podium(request)
+    if body.record:
+        await services.recordings.check_engine()  # refused before the room is made
+    live = await services.rooms.create(account, body.title, body.description, body.kind,
+                                       recording=body.record)
     return live.summary()
 
 
@@ -70,6 +83,18 @@ async def rtc(body: RtcOffer, account: CurrentAccount, request: Request,
     answer = await podium(request).rooms.connect_media(room_id, account.id, body.sdp, body.type,
                                                        credential_of(request))
     return RtcAnswer(sdp=answer.sdp, type=answer.type)
+
+
+class CaptionsBody(Strict):
+    on: bool = Field(strict=True)
+
+
+@router.post("/{room_id}/captions")
+async def captions(body: CaptionsBody, account: CurrentAccount, request: Request,
+                   room_id: str = RoomId) -> dict[str, Any]:
+    """The host: live captions on or off in this room. Only speakers who opted in on their
+    profile (``captions``) are captioned; everyone in the room gets ``caption`` events."""
+    return await podium(request).captions.set_room(room_id, account, body.on)
 
 
 async def _run(request: Request, room_id: str, command: c.Command) -> Ok:

@@ -25,6 +25,8 @@ def community(request: Request) -> Community:
 class ProfileUpdate(Strict):
     display_name: str | None = Field(None, max_length=200)
     bio: str | None = Field(None, max_length=2000)
+    # Consent to live captions of what you say on stage (docs/captions.md).
+    captions: bool | None = Field(None, strict=True)
 
 
 class FollowBody(Strict):
@@ -45,8 +47,13 @@ async def profile(account: CurrentAccount, request: Request,
 @router.patch("/profile")
 async def update_profile(body: ProfileUpdate, account: CurrentAccount,
                          request: Request) -> dict[str, Any]:
-    """Change your display name and/or bio (at most 300 characters)."""
-    return await community(request).profiles.update(account, body.display_name, body.bio)
+    """Change your display name and/or bio (at most 300 characters), and whether what you say
+    on stage may be captioned (``captions``, off until you turn it on)."""
+    profile = await community(request).profiles.update(account, body.display_name, body.bio,
+                                                       body.captions)
+    if body.captions is not None:
+        await podium(request).captions.consent_changed(account.id)
+    return profile
 
 
 @router.put("/profile/avatar")

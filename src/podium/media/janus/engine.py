@@ -39,7 +39,9 @@ from podium.media.engine import (
     EngineStats,
     LevelsCallback,
     MediaEngineError,
+    NoCaptions,
     PeerGoneCallback,
+    RecordingSink,
     SessionDescription,
 )
 from podium.media.janus.api import JanusError, JanusInstanceConfig, JanusSession, Json
@@ -96,8 +98,10 @@ class _Room:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class JanusEngine:
+class JanusEngine(NoCaptions):
     """Implements ``podium.media.engine.MediaEngine`` on Janus AudioBridge rooms."""
+
+    engine_name = "the Janus media engine"
 
     def __init__(self, settings: Settings) -> None:
         self._configs = [JanusInstanceConfig.parse(e) for e in settings.janus_instances]
@@ -255,6 +259,14 @@ class JanusEngine:
 
     async def close_room(self, room_id: str) -> None:
         await self._close(room_id, destroy=True)
+
+    async def start_recording(self, room_id: str, sink: RecordingSink) -> None:
+        # AudioBridge can record a room to .mjr/.wav itself, but not hand Podium the packets
+        # as they go out, which crash-safe Ogg files, clips and trims are built on.
+        raise MediaEngineError("Recording is not supported with the Janus media engine yet.")
+
+    async def stop_recording(self, room_id: str) -> None:
+        return None
 
     async def _close(self, room_id: str, destroy: bool) -> None:
         self._heard.pop(room_id, None)

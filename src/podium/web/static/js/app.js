@@ -12,6 +12,8 @@ import { eventsView } from "./events.js";
 import { notificationsView, bellButton, startNotifications } from "./notifications.js";
 import { searchBox } from "./search.js";
 import { adminView } from "./admin.js";
+import { replayView } from "./replay.js";
+import { clipView } from "./clip.js";
 
 const ctx = {
   me: null,
@@ -151,6 +153,8 @@ async function route() {
   if ((m = path.match(/^\/u\/([a-z0-9_]{1,30})$/))) return mount(profileView(ctx, m[1]));
   if (path === "/notifications") return mount(notificationsView(ctx));
   if (path === "/admin") return mount(adminView(ctx));
+  if ((m = path.match(/^\/replays\/([A-Za-z0-9_-]{1,64})$/))) return mount(replayView(ctx, m[1]));
+  if ((m = path.match(/^\/clips\/([A-Za-z0-9_-]{1,64})$/))) return mount(clipView(ctx, m[1]));
   if (path === "/events") return mount(eventsView(ctx));
   if ((m = path.match(/^\/events\/(\d{1,18})$/))) return mount(eventsView(ctx, m[1]));
   if (path !== "/") history.replaceState(null, "", "/");

@@ -2,6 +2,7 @@
 
 import { get, post } from "./api.js";
 import { h, append, replace, icon, avatar, formatCount, plural } from "./dom.js";
+import { recBadge, recordOption } from "./recording.js";
 
 export function hallwayView(ctx) {
   const rooms = new Map();
@@ -146,11 +147,12 @@ const KIND_BADGE = {
 function roomCard(room) {
   const shown = room.stage.slice(0, 4);
   const extra = room.stage.length - shown.length;
-  const label = `${room.title}. ${room.kind === "social" ? "Social room. " : room.kind === "closed" ? "Closed room. " : ""}${followed(room).length ? `${plural(followed(room).length, "person", "people")} you follow on stage. ` : ""}On stage: ${speakerNames(room.stage) || "nobody yet"}. ${plural(room.stage.length, "person", "people")} on stage, ${formatCount(room.listener_count)} listening.`;
+  const label = `${room.title}. ${room.recording ? "Being recorded. " : ""}${room.kind === "social" ? "Social room. " : room.kind === "closed" ? "Closed room. " : ""}${followed(room).length ? `${plural(followed(room).length, "person", "people")} you follow on stage. ` : ""}On stage: ${speakerNames(room.stage) || "nobody yet"}. ${plural(room.stage.length, "person", "people")} on stage, ${formatCount(room.listener_count)} listening.`;
   return h("a", { href: `/room/${encodeURIComponent(room.id)}`, class: "room-card", "aria-label": label,
     dataset: { roomId: room.id } },
   h("div", { class: "room-card-top" },
     h("span", { class: "live-dot" }, "Live"),
+    room.recording ? recBadge() : null,
     KIND_BADGE[room.kind] ? KIND_BADGE[room.kind]() : h("span", { class: "badge badge-open-kind" }, "Open"),
     followed(room).length ? h("span", { class: "badge badge-open followed-badge" }, icon("star"), `${followed(room).length} you follow`) : null),
   h("h2", { class: "room-card-title" }, room.title),
@@ -184,6 +186,7 @@ function startRoom(ctx) {
         kindOption("open", "Open", "Anyone on this server can find it and join", true),
         kindOption("social", "Social", "People you follow, and anyone you ping in", false),
         kindOption("closed", "Closed", "Only people you let in or ping", false)),
+      recordOption(),
       error,
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn btn-ghost", onclick: () => close() }, "Cancel"),
@@ -196,6 +199,7 @@ function startRoom(ctx) {
         description: String(data.get("description") || "").trim(),
         kind: String(data.get("kind") || "open"),
       };
+      if (data.get("record")) body.record = true;
       if (!body.title) {
         error.textContent = "Give your room a title.";
         error.hidden = false;

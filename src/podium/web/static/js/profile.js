@@ -5,6 +5,8 @@ import { h, replace, icon, avatar, formatCount, plural } from "./dom.js";
 import { followControls, personRow, profileHref } from "./follow.js";
 import { eventCard } from "./events.js";
 import { safetyButtons } from "./moderation.js";
+import { recordingSections } from "./recordings.js";
+import { captionsConsent } from "./captions.js";
 
 const BIO_MAX = 300;
 const AVATAR_MAX = 5 * 1024 * 1024;
@@ -67,7 +69,7 @@ export function profileView(ctx, username) {
       p.upcoming_events && p.upcoming_events.length
         ? h("div", { class: "event-list" }, p.upcoming_events.map((e) => eventCard(ctx, e)))
         : h("p", { class: "muted small" }, "Nothing planned."));
-    replace(body, card, hosting, events);
+    replace(body, card, hosting, events, ...recordingSections(ctx, p));
   }
 
   load();
@@ -184,6 +186,7 @@ export function editProfile(ctx, p) {
       avatarError,
       h("div", { class: "field" }, h("label", { for: "edit-name" }, "Display name"), name),
       h("div", { class: "field" }, h("label", { for: "edit-bio" }, "Bio"), bio, counter),
+      captionsConsent(p),
       error,
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", class: "btn btn-ghost", onclick: () => close(changed) }, "Cancel"),
@@ -192,6 +195,8 @@ export function editProfile(ctx, p) {
       e.preventDefault();
       const submit = form.querySelector("button[type=submit]");
       const body = { display_name: name.value.trim(), bio: bio.value };
+      const consent = form.querySelector("#edit-captions");
+      if (consent && consent.checked !== p.captions) body.captions = consent.checked;
       if (!body.display_name) {
         error.textContent = "Choose a display name.";
         error.hidden = false;

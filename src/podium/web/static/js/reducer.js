@@ -81,6 +81,13 @@ export function applyEvent(room, event, me) {
     case "hand_policy_changed":
       room.hand_policy = event.policy;
       break;
+    case "captions_changed":
+      room.captions = event.captions;
+      break;
+    // "caption" events are transient lines of live captions, not snapshot state.
+    case "recording_changed":
+      room.recording = event.recording;
+      break;
     case "speaking":
       room.speaking = event.user_ids;
       break;

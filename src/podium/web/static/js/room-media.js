@@ -13,7 +13,7 @@ const RETRY_AFTER_MS = 1000;
 // A join storm is admitted in turn: wait for the answer longer than for other commands.
 const OFFER_TIMEOUT_MS = 90000;
 
-export function roomMedia(session) {
+export function roomMedia(session, { beforeAudio = async () => true } = {}) {
   const { ctx, rt, media } = session;
   let started = false;
   let waitingTimer = null;
@@ -68,6 +68,7 @@ export function roomMedia(session) {
 
   async function start(room) {
     started = true;
+    if (!(await beforeAudio(room)) || session.left) return; // a recorded room says so first
     if (room.me && room.me.role !== "listener") {
       try {
         await media.startMic();

@@ -25,6 +25,7 @@ import { roomStage } from "./room-stage.js";
 import { roomModeration } from "./room-moderation.js";
 import { roomAudience } from "./room-audience.js";
 import { roomControls } from "./room-controls.js";
+import { roomAddons } from "./room_addons.js";
 import { endedNotice, bannedNotice, removedNotice, problemNotice } from "./room-notices.js";
 
 export function roomView(ctx, roomId) {
@@ -38,7 +39,8 @@ export function roomView(ctx, roomId) {
     failed: (message) => showNotice(problemNotice(message), { leave: true, keepMedia: true }),
   });
   const head = roomHead(session);
-  const media = roomMedia(session);
+  let addons = null; // recording, clips, captions (issue #12): made once the page exists
+  const media = roomMedia(session, { beforeAudio: (room) => (addons ? addons.beforeAudio(room) : true) });
   const invite = roomInvite(session);
   const moderation = roomModeration(session, { toggleMute: media.toggleMute });
   const stage = roomStage(session, { openMenu: moderation.openMemberMenu });
@@ -51,6 +53,7 @@ export function roomView(ctx, roomId) {
   head.badge(media.statusEl);
   const body = h("div", { class: "room-body" }, head.el, blocked.el, media.gateEl, stage.el, moderation.el, audience.el);
   const el = h("section", { class: "room-page" }, body, h("div", { class: "controls-bar" }, controls.el));
+  addons = roomAddons(ctx, roomId, el);
 
   function each(hook, ...args) {
     for (const part of parts) part[hook]?.(...args);
@@ -87,6 +90,7 @@ export function roomView(ctx, roomId) {
     focus: head.focus,
     async destroy() {
       session.destroy();
+      addons.destroy();
       each("destroy");
       each("stop");
       if (!session.left) {
