@@ -35,8 +35,8 @@ from podium.domain.commands import (
     RoomError,
     RoomEvent,
     SetHandPolicy,
-    SetRecording,
     SetMuted,
+    SetRecording,
     StepDown,
     Tick,
 )
