@@ -7,8 +7,11 @@ records real WebRTC speakers.
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
 
+from podium.cli.bot import fetch_replay
 from podium.media import ogg
 from tests.api.helpers import (
     Member,
@@ -76,7 +79,8 @@ async def test_the_rec_flag_reaches_room_views_events_and_the_hallway(server: Se
     await guest_rt.close()
 
 
-async def test_a_replay_plays_trims_and_is_deleted_with_its_files(server: Server) -> None:
+async def test_a_replay_plays_trims_and_is_deleted_with_its_files(server: Server,
+                                                                 tmp_path: Path) -> None:
     host, speaker, other = await members(server, "host", "speaker", "other")
     rid, replay_id = await recorded_room(server, host, speaker)
     replay = ok(await other.http.get(f"/replays/{replay_id}"))
@@ -109,6 +113,12 @@ async def test_a_replay_plays_trims_and_is_deleted_with_its_files(server: Server
     assert abs(len(audio) / RATE - (replay["duration_ms"] - 2000) / 1000) <= 0.1
     assert not hears(audio, 440)
     assert abs(dominant(audio[RATE // 10:RATE * 19 // 10]) - 880) <= 5
+
+    # The bot saves it too: podium bot listen --replay ID --out file.ogg
+    out = tmp_path / "bot.ogg"
+    await fetch_replay(argparse.Namespace(server=server.url, token=other.token,
+                                          replay=replay_id, out=str(out)))
+    assert out.read_bytes() == await other.client.replay_audio(replay_id)
 
     assert_error(await other.http.delete(f"/replays/{replay_id}"), 403)
     files = sorted(p.name for p in server.services.recordings.dir.iterdir())
