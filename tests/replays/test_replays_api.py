@@ -215,3 +215,28 @@ async def test_recording_is_refused_on_the_janus_engine(server: Server) -> None:
     assert_error(await host.http.post(f"/rooms/{room['id']}/recording", json={"on": True}),
                  409, "recording_unsupported")
     assert ok(await host.http.get(f"/rooms/{room['id']}"))["recording"] is False
+
+
+async def test_a_pause_is_left_out_and_stage_changes_become_chapters(server: Server) -> None:
+    host, guest = await members(server, "host", "guest")
+    room = ok(await host.http.post("/rooms", json={"title": "Paused", "record": True}), 201)
+    rid = room["id"]
+    await join_http(host, rid)
+    await join_http(guest, rid)
+    feed(server, rid, tone_packets(440, 1.0))
+    ok(await act(host, rid, "speakers", user_id=guest.id))
+    ok(await act(guest, rid, "invitation/accept"))
+    ok(await host.http.post(f"/rooms/{rid}/recording", json={"on": False}))
+    recorder = server.services.recordings.active[rid].recorder
+    paused_at = recorder.position_samples()
+    ok(await host.http.post(f"/rooms/{rid}/recording", json={"on": True}))
+    feed(server, rid, tone_packets(660, 1.0))  # the engine's clock goes on from before
+    ok(await act(host, rid, "end"))
+    replay = ok(await host.http.get(f"/rooms/{rid}/replay"))
+    titles = [c["title"] for c in replay["chapters"]]
+    assert any("Guest joined the stage" in t for t in titles), titles
+    audio = decode_ogg(await host.client.replay_audio(replay["id"]))
+    paused_s = paused_at / RATE
+    assert hears(window(audio, 0.1, 0.9), 440)
+    # The 660 Hz second follows the pause point at once: the paused time is not in the file.
+    assert abs(dominant(window(audio, paused_s + 0.1, paused_s + 0.9)) - 660) <= 5
