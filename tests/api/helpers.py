@@ -149,4 +149,5 @@ async def act(m: Member, room_id: str, action: str, **body: Any) -> httpx.Respon
 def fresh_fields(room: dict[str, Any]) -> dict[str, Any]:
     """The parts of a room view that a snapshot plus events must reproduce exactly."""
     return {"stage": room["stage"], "audience_count": room["audience_count"],
-            "hands": room["hands"], "me": room["me"], "status": room["status"]}
+            "hands": room["hands"], "me": room["me"], "status": room["status"],
+            "recording": room.get("recording")}

@@ -45,7 +45,7 @@ OUTSIDERS = ("member", "admin")
 SETTINGS = {"rate_room_create": "100000/1", "rate_hand_raise": "100000/1",
             "rate_invite_create": "100000/1", "rate_token_create": "100000/1",
             "rate_signup": "100000/1", "rate_signin": "100000/1",
-            "rate_invite_check": "100000/1", "rate_report": "100000/1",
+            "rate_invite_check": "100000/1", "rate_report": "100000/1", "rate_clip": "100000/1",
             "max_rooms_per_user": 1000}
 
 
@@ -77,9 +77,9 @@ def public(ok: str = "2xx", body: Callable[[World], Any] | None = None) -> Rule:
 
 
 def signed_in(ok: str = "2xx", body: Callable[[World], Any] | None = None,
-              **per_role: str) -> Rule:
+              room: str = "open", **per_role: str) -> Rule:
     refused = dict.fromkeys(("anonymous", "suspended", *CHANGED), "401")
-    return rule(ok, body=body, **{**refused, **per_role})
+    return rule(ok, room, body=body, **{**refused, **per_role})
 
 
 def in_room(listener: str, speaker: str, moderator: str, host: str, outsider: str,
@@ -218,6 +218,28 @@ ROUTES: dict[tuple[str, str], Rule] = {
                                                                  body=lambda w: {}),
     ("DELETE", f"{V}/admin/users/{{username}}/suspend"): signed_in("403", admin="2xx"),
     ("GET", f"{V}/admin/audit"): signed_in("403", admin="2xx"),
+    # Recording, replays and clips ("recorded": the world's room is recorded, with a replay
+    # the host owns and a clip the listener cut, in which the speaker is heard).
+    ("POST", f"{V}/rooms/{{room_id}}/recording"): in_room(
+        "403", "403", "403", "2xx", "403", room="recorded", body=lambda w: {"on": True}),
+    ("GET", f"{V}/rooms/{{room_id}}/replay"): signed_in(room="recorded"),
+    ("POST", f"{V}/rooms/{{room_id}}/clips"): in_room("2xx", "2xx", "2xx", "2xx", "403",
+                                                      room="recorded", body=lambda w: {}),
+    ("GET", f"{V}/replays/{{replay_id}}"): signed_in(room="recorded"),
+    ("PATCH", f"{V}/replays/{{replay_id}}"): signed_in(
+        "403", host="2xx", room="recorded", body=lambda w: {"trim_start_ms": 10}),
+    ("DELETE", f"{V}/replays/{{replay_id}}"): signed_in("403", host="2xx", admin="2xx",
+                                                        room="recorded"),
+    ("GET", f"{V}/replays/{{replay_id}}/audio.ogg"): signed_in(room="recorded"),
+    ("GET", f"{V}/replays/{{replay_id}}/transcript.vtt"): signed_in(room="recorded"),
+    ("POST", f"{V}/replays/{{replay_id}}/clips"): signed_in(
+        room="recorded", body=lambda w: {"start_ms": 0, "end_ms": 500}),
+    ("GET", f"{V}/clips/{{clip_id}}"): signed_in(room="recorded"),
+    ("GET", f"{V}/clips/{{clip_id}}/audio.ogg"): signed_in(room="recorded"),
+    ("DELETE", f"{V}/clips/{{clip_id}}"): signed_in(
+        "403", host="2xx", admin="2xx", listener="2xx", speaker="2xx", room="recorded"),
+    ("GET", f"{V}/users/{{username}}/replays"): signed_in(),
+    ("GET", f"{V}/users/{{username}}/clips"): signed_in(),
 }
 
 # WebSocket commands: type -> rule. "ok" is a reply; otherwise the error code; a connection
@@ -280,6 +302,8 @@ class World:
     event_id: int
     notification_id: int
     report_id: int = 0
+    replay_id: str = "0"
+    clip_id: str = "0"
     cookies: dict[str, str] = field(default_factory=dict)  # browser sessions, by role
     changed: set[str] = field(default_factory=set)  # roles whose credential was changed
 
@@ -316,7 +340,9 @@ async def world(server: Server, room_kind: str) -> World:
     services = server.services
     accounts, rooms = services.accounts, services.rooms
     await accounts.set_suspended(users["suspended"].id, True)
-    live = await rooms.create(users["host"].account, "Matrix", "", room_kind)
+    recorded = room_kind == "recorded"
+    live = await rooms.create(users["host"].account, "Matrix", "",
+                              "open" if recorded else room_kind, recording=recorded)
     rid = live.room_id
     host = users["host"].id
     await rooms.join(rid, users["host"].account, None)
@@ -349,9 +375,37 @@ async def world(server: Server, room_kind: str) -> World:
         == ["moderator", "moderator", "speaker", "listener"], roles_now
     report = await services.moderation.reports.create(
         users["member"].account, users["host"].account.username, "spam", "Matrix.", rid)
-    return World(server, users, rid, invite, signer.username, token_row.id,
-                 int(event["id"]), int(note_id),  # type: ignore[call-overload]
-                 int(report["id"]), cookies)  # type: ignore[call-overload]
+    w = World(server, users, rid, invite, signer.username, token_row.id,
+              int(event["id"]), int(note_id),  # type: ignore[call-overload]
+              int(report["id"]), cookies=cookies)  # type: ignore[call-overload]
+    if recorded:
+        await _recorded(w)
+    return w
+
+
+async def _recorded(w: World) -> None:
+    """A second of audio in the world's recording, the speaker heard in it, a transcript, and
+    a clip the listener cut."""
+    from podium.services.replays import replay_transcript_path
+    from podium.storage.tables import Replay
+    from tests.replays.helpers import tone_packets
+
+    services = w.server.services
+    active = services.recordings.active[w.room_id]
+    for pos, packet in tone_packets(440, 1.0):
+        active.recorder.put(pos, packet)
+    assert await asyncio.to_thread(active.recorder.flush)
+    active.timeline.append({"user_id": w.users["speaker"].id, "name": "Speaker",
+                            "start_ms": 0, "end_ms": 900})
+    w.replay_id = active.replay_id
+    async with services.db.transaction() as s:
+        replay = await s.get(Replay, w.replay_id)
+    assert replay is not None
+    replay_transcript_path(services.recordings, replay).write_text(
+        "WEBVTT\n\n00:00.000 --> 00:00.900\n<v Speaker>Hello\n")
+    clip = await services.clips.of_replay(w.users["listener"].account, w.replay_id, 0, 500,
+                                          "Matrix clip")
+    w.clip_id = str(clip["id"])
 
 
 # Enumerating what the application serves -----------------------------------------------------
@@ -406,6 +460,7 @@ def url_of(path: str, w: World) -> str:
             .replace("{token_id}", str(w.token_id)).replace("{event_id}", str(w.event_id))
             .replace("{notification_id}", str(w.notification_id))
             .replace("{report_id}", str(w.report_id))
+            .replace("{replay_id}", w.replay_id).replace("{clip_id}", w.clip_id)
             .replace("{user_id}", str(w.users["speaker"].id))
             .replace("{username}", w.users["host"].account.username))
 

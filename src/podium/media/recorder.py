@@ -88,10 +88,11 @@ class OggRecorder:
         self._since = None
 
     def position_samples(self) -> int:
-        """Where the recording is now (while paused: where it stopped)."""
+        """Where the recording is now (while paused: where it stopped): the wall clock's
+        place, or further if the engine's packets got ahead of it (the writer's count)."""
         if self._since is None:
-            return self._base
-        return self._base + int((time.monotonic() - self._since) * RATE)
+            return max(self._base, self._granule)
+        return max(self._base + int((time.monotonic() - self._since) * RATE), self._granule)
 
     def put(self, pos: int, packet: bytes) -> None:
         """One listeners' packet at ``pos`` on the engine's room clock (``b""``: lost)."""

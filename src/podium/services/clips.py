@@ -143,7 +143,7 @@ class ClipService:
             rows = list((await s.execute(
                 select(Clip, Replay, Room).join(Replay, Replay.id == Clip.replay_id)
                 .join(Room, Room.id == Replay.room_id)
-                .order_by(Clip.created_at.desc()).limit(2000))).tuples())
+                .order_by(Clip.created_at.desc()).limit(2000))).all())
         out: list[dict[str, object]] = []
         for clip, replay, room in rows:
             if user.id != clip.creator_id and user.id not in clip.speaker_ids:

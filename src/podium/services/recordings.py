@@ -164,6 +164,7 @@ class RecordingService:
         """Start (or resume) recording the room; raises a 4xx error if it cannot."""
         active = self.active.get(live.room_id)
         if active is None:
+            await self.check_engine()  # before any file or row is made
             active = await self._new(live)
         if active.recorder.failed is not None:
             raise Conflict("recording_failed", REASONS[active.recorder.failed])

@@ -147,7 +147,7 @@ class ReplayService:
             rows = list((await s.execute(
                 select(Replay, Room).join(Room, Room.id == Replay.room_id)
                 .where(Replay.host_id == user.id).order_by(Replay.started_at.desc())
-                .limit(LIST_LIMIT))).tuples())
+                .limit(LIST_LIMIT))).all())
         return [await self.out(r) for r, room in rows if await self.may_listen(viewer, r, room)]
 
     async def update(self, actor: Account, replay_id: str, trim_start_ms: int | None,

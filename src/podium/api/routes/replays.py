@@ -13,9 +13,7 @@ from podium.api.routes.rooms import RoomId
 from podium.api.schemas import Ok, Strict
 
 router = APIRouter(tags=["replays"])
-ItemId = Path(min_length=1, max_length=16, pattern=r"^[a-f0-9]+$")
-# Its own object: FastAPI binds a shared Path() to the first parameter name it meets
-# (replay_id), and then every clip route asked for a replay_id (422).
+ReplayId = Path(min_length=1, max_length=16, pattern=r"^[a-f0-9]+$")
 ClipId = Path(min_length=1, max_length=16, pattern=r"^[a-f0-9]+$")
 MS = 2**53
 Username = Path(min_length=1, max_length=30)
@@ -70,13 +68,13 @@ async def live_clip(body: LiveClipBody, account: CurrentAccount, request: Reques
 
 @router.get("/replays/{replay_id}")
 async def get_replay(account: CurrentAccount, request: Request,
-                     replay_id: str = ItemId) -> dict[str, object]:
+                     replay_id: str = ReplayId) -> dict[str, object]:
     return await podium(request).replays.view(account, replay_id)
 
 
 @router.patch("/replays/{replay_id}")
 async def patch_replay(body: ReplayPatch, account: CurrentAccount, request: Request,
-                       replay_id: str = ItemId) -> dict[str, object]:
+                       replay_id: str = ReplayId) -> dict[str, object]:
     """The host: trim the start, choose who may listen, rename."""
     return await podium(request).replays.update(account, replay_id, body.trim_start_ms,
                                                  body.access, body.title)
@@ -84,14 +82,14 @@ async def patch_replay(body: ReplayPatch, account: CurrentAccount, request: Requ
 
 @router.delete("/replays/{replay_id}", response_model=Ok)
 async def delete_replay(account: CurrentAccount, request: Request,
-                        replay_id: str = ItemId) -> Ok:
+                        replay_id: str = ReplayId) -> Ok:
     """The host or an admin: the replay, its files and its clips go."""
     await podium(request).replays.delete(account, replay_id)
     return Ok()
 
 
 @router.get("/replays/{replay_id}/audio.ogg", response_class=FileResponse)
-async def replay_audio(account: CurrentAccount, request: Request, replay_id: str = ItemId,
+async def replay_audio(account: CurrentAccount, request: Request, replay_id: str = ReplayId,
                        download: bool = Query(False)) -> FileResponse:
     """Ogg Opus from the trimmed start; byte ranges supported; ``?download=1`` to save."""
     path, name = await podium(request).replays.audio(account, replay_id)
@@ -100,14 +98,14 @@ async def replay_audio(account: CurrentAccount, request: Request, replay_id: str
 
 @router.get("/replays/{replay_id}/transcript.vtt", response_class=FileResponse)
 async def replay_transcript(account: CurrentAccount, request: Request,
-                            replay_id: str = ItemId) -> FileResponse:
+                            replay_id: str = ReplayId) -> FileResponse:
     path = await podium(request).replays.transcript(account, replay_id)
     return FileResponse(path, media_type="text/vtt; charset=utf-8")
 
 
 @router.post("/replays/{replay_id}/clips", status_code=201)
 async def replay_clip(body: ClipBody, account: CurrentAccount, request: Request,
-                      replay_id: str = ItemId) -> dict[str, object]:
+                      replay_id: str = ReplayId) -> dict[str, object]:
     """Anyone who may listen: a range of at most 60 s as a clip (rate-limited)."""
     await check_rate(request, "clip", account.id)
     return await podium(request).clips.of_replay(account, replay_id, body.start_ms,
