@@ -16,11 +16,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('users') as batch:
-        batch.add_column(sa.Column('captions', sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+    # A plain ADD COLUMN, not batch mode: on SQLite batch mode rebuilds the table, which would
+    # drop the search triggers migration 0002 put on users.
+    op.add_column('users', sa.Column('captions', sa.Boolean(), nullable=False,
+                                     server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('users') as batch:
-        batch.drop_column('captions')
+    op.drop_column('users', 'captions')  # SQLite >= 3.35 drops columns in place
