@@ -2,9 +2,9 @@
 
 Input: the 20 ms, 48 kHz ``int16`` frames the engine decoded. Each is only measured (RMS) and
 kept; a chunk is brought to 16 kHz once, when cut (the mean of each 3 samples: a crude
-low-pass, enough for speech recognition). An energy gate opens on speech and closes after ``HANGOVER_MS``
-of quiet; a chunk is also cut once ``max_ms`` long (in the quietest 100 ms of its second half,
-so words are rarely split), so captions follow speech within a few seconds.
+low-pass, enough for speech recognition). An energy gate opens on speech and closes after
+``HANGOVER_MS`` of quiet; a chunk is also cut once ``max_ms`` long (in the quietest 100 ms
+of its second half, so words are rarely split), so captions follow speech within seconds.
 """
 
 from __future__ import annotations
