@@ -56,7 +56,7 @@ def engine_hosts(configured: Sequence[str]) -> tuple[str, ...]:
     is loopback (a laptop offline, a container with no network) would offer no candidate at
     all and every room would be silent."""
     hosts = validate_hosts(configured)
-    if hosts or _original_get_host_addresses(True, True):
+    if hosts or any(not _is_loopback(a) for a in _original_get_host_addresses(True, True)):
         return hosts
     return ("127.0.0.1",)
 
