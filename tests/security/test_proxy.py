@@ -24,7 +24,7 @@ def headers(*pairs: tuple[str, str]) -> Headers:
 
 @pytest.mark.parametrize(("peer", "sent", "expected"), [
     # Not a trusted peer: its headers are not believed.
-    ("203.0.113.9", [("x-forwarded-for", "1.1.1.1")], None),
+    ("203.0.113.9", [("x-forwarded-for", "198.51.100.77")], None),
     # The right-most untrusted hop; what the client wrote to its left is ignored.
     ("127.0.0.1", [("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.2.3")],
      ("198.51.100.7", None)),
@@ -102,7 +102,7 @@ async def test_rate_limits_count_each_client_behind_the_proxy(
         assert [await check("198.51.100.1") for _ in range(3)] == [404, 404, 429]
         assert await check("198.51.100.2") == 404  # another client has its own budget
         # A client cannot escape by writing its own hop to the left of the proxy's.
-        assert await check("9.9.9.9, 198.51.100.1") == 429
+        assert await check("198.51.100.99, 198.51.100.1") == 429
         bad = await guest.get("/invites/nope", headers={
             "X-Forwarded-For": "[[[, unknown", "Forwarded": 'for="\\', "X-Forwarded-Proto": "?"})
         assert bad.status_code in (404, 429)  # counted against the proxy, never a 500
